@@ -1,0 +1,30 @@
+rockspec_format = "3.0"
+package = "fmclust"
+version = "scm-1"
+source = {
+   url = "git+file:///dev/null",  -- install from a checkout: luarocks make rockspec/fmclust-scm-1.rockspec
+}
+description = {
+   summary = "Fast clustering of image data sets (Fashion-MNIST) from Lua: UMAP, PCA, NMF, K-Means, GMM, Ward, HDBSCAN, OPTICS, autoencoders",
+   detailed = [[
+      A native Lua 5.4 module in C11 + OpenMP on OpenBLAS/LAPACKE. Needs the Debian packages
+      libopenblas-openmp-dev, liblapacke-dev and zlib1g-dev (`make deps` installs them).
+   ]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.4",
+}
+build = {
+   type = "make",
+   build_variables = {
+      LUA_INC = "-I$(LUA_INCDIR)",
+   },
+   install_variables = {
+      LIBDIR = "$(LIBDIR)",
+      LUADIR = "$(LUADIR)",
+   },
+}
+test = {
+   type = "busted",
+}
