@@ -5,7 +5,8 @@ CC         ?= gcc
 OPT        ?= -O3 -march=native
 SAN        ?=
 override CFLAGS += -std=c11 $(OPT) $(SAN) -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE $(LUA_INC)
-LINK        = -shared -fopenmp $(SAN) $(LDFLAGS)
+# -z nodelete: lua_close unloads core.so while idle libgomp workers may still sit in it
+LINK        = -shared -fopenmp -Wl,-z,nodelete $(SAN) $(LDFLAGS)
 # Link Debian's OpenMP build of OpenBLAS by path (an rpath, applied to transitive loads too), so
 # the alternatives system switching libopenblas.so.0 to the pthreads build cannot oversubscribe.
 MULTIARCH  ?= $(shell $(CC) -print-multiarch)

@@ -16,7 +16,7 @@ while arg[i] do
 end
 
 -- every case, in the order the table is printed; each file returns {name, work, run(ctx) → row}
-local CASES = {"sgemm", "pca", "kmeans", "nmf", "gmm", "ward"}
+local CASES = {"sgemm", "pca", "kmeans", "nmf", "gmm", "ward", "knn", "umap"}
 
 local cache = "bench/results/cache"
 os.execute("mkdir -p " .. cache)
@@ -85,7 +85,14 @@ io.stderr:write(("fmclust %s, BLAS %s, %d threads, %s\n"):format(fm.version, fm.
   fm.info().omp_threads, args.quick and "quick (10,000 test images)" or "full (70,000 images)"))
 for _, name in ipairs(CASES) do
   if not args.only or args.only[name] then
-    local case = dofile("bench/cases/" .. name .. ".lua")
+    local path = "bench/cases/" .. name .. ".lua"
+    local fh = io.open(path)
+    if not fh then
+      io.stderr:write(("bench %s: no case file %s, skipped\n"):format(name, path))
+      goto continue
+    end
+    fh:close()
+    local case = dofile(path)
     io.stderr:write(("bench %s: %s …\n"):format(name, case.work(ctx)))
     local ok, row = pcall(case.run, ctx)
     if not ok then row = {fm_quality = "error: " .. tostring(row)} end
@@ -95,6 +102,7 @@ for _, name in ipairs(CASES) do
     io.stderr:write(("  fmclust %s s, %s %s s, ratio %s\n"):format(fmt_s(row.fm_seconds), row.peer or "peer",
       fmt_s(row.peer_seconds), row.ratio and ("%.1f×"):format(row.ratio) or "–"))
   end
+  ::continue::
 end
 
 local lines = {

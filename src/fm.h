@@ -112,7 +112,8 @@ double fm_metrics_emi(const fm_contingency *ct);
 /* MI, entropies, NMI, homogeneity, completeness, V-measure (and EMI, AMI when with_emi);
  * leaves ari and accuracy untouched */
 fm_status fm_metrics_info(fm_scores *out, const fm_contingency *ct, int with_emi);
-/* Hungarian matching on the contingency table: the number of points on matched pairs */
+/* Hungarian matching on the contingency table: the number of points on matched pairs; match_of_col
+ * (c) gets the matched row index (0-based into row_vals), or -1 for an unmatched column */
 fm_status fm_metrics_matched(int64_t *matched, int32_t *match_of_col, const fm_contingency *ct);
 
 /* ---- image statistics (stats.c) ---- */
