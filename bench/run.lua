@@ -16,7 +16,7 @@ while arg[i] do
 end
 
 -- every case, in the order the table is printed; each file returns {name, work, run(ctx) → row}
-local CASES = {"sgemm", "pca", "kmeans", "nmf", "gmm", "ward", "knn", "umap"}
+local CASES = {"sgemm", "pca", "kmeans", "nmf", "gmm", "ward", "knn", "umap", "hdbscan", "ae"}
 
 local cache = "bench/results/cache"
 os.execute("mkdir -p " .. cache)
@@ -105,19 +105,45 @@ for _, name in ipairs(CASES) do
   ::continue::
 end
 
+-- rows are kept per case in bench/results/rows[-quick].json, so `--only x` updates its own row and
+-- keeps the others' last results
+local store_path = args.quick and "bench/results/rows-quick.json" or "bench/results/rows.json"
+local store = {}
+do
+  local fh = io.open(store_path)
+  if fh then
+    local ok, t = pcall(cjson.decode, fh:read("a"))
+    fh:close()
+    if ok and type(t) == "table" then store = t end
+  end
+end
+local stamp = ("%s · BLAS %s · %d threads"):format(os.date("!%Y-%m-%d %H:%M UTC"), fm.info().blas_core,
+  fm.info().omp_threads)
+for _, r in ipairs(rows) do
+  r.when = stamp
+  store[r.name] = r
+end
+do
+  local fh = assert(io.open(store_path, "w"))
+  fh:write(cjson.encode(store))
+  fh:close()
+end
+
 local lines = {
   ("# fmclust benchmarks (%s)"):format(args.quick and "quick: 10,000 test images" or "all 70,000 images"),
   "",
-  ("fmclust %s · BLAS kernel %s · %d threads · %s"):format(fm.version, fm.info().blas_core,
-    fm.info().omp_threads, os.date("!%Y-%m-%d %H:%M UTC")),
+  ("fmclust %s; each row says when it ran. Ratio = peer seconds / fmclust seconds."):format(fm.version),
   "",
-  "| kernel | work | fmclust s | peer | peer s | ratio (peer/fmclust) | target | fmclust quality | peer quality |",
-  "|---|---|---|---|---|---|---|---|---|",
+  "| kernel | work | fmclust s | peer | peer s | ratio | target | fmclust quality | peer quality | run |",
+  "|---|---|---|---|---|---|---|---|---|---|",
 }
-for _, r in ipairs(rows) do
-  lines[#lines + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(r.name, r.work,
-    fmt_s(r.fm_seconds), r.peer or "–", fmt_s(r.peer_seconds), r.ratio and ("%.1f×"):format(r.ratio) or "–",
-    r.target or "", r.fm_quality or "", r.peer_quality or "")
+for _, name in ipairs(CASES) do
+  local r = store[name]
+  if r then
+    lines[#lines + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(r.name, r.work,
+      fmt_s(r.fm_seconds), r.peer or "–", fmt_s(r.peer_seconds), r.ratio and ("%.1f×"):format(r.ratio) or "–",
+      r.target or "", r.fm_quality or "", r.peer_quality or "", r.when or "")
+  end
 end
 local text = table.concat(lines, "\n") .. "\n"
 io.write(text)
