@@ -305,8 +305,8 @@ static fm_status pp_step(float *cd, double *pot, const float *x, const float *xx
     return FM_STATUS_OK;
 }
 
-fm_status fm_kmeans_init_plusplus(float *centers, const float *x, const float *xx, int64_t n, int64_t d,
-                                  int64_t k, uint64_t seed, uint64_t stream)
+fm_status fm_kmeans_init_plusplus(float *centers, int64_t *chosen, const float *x, const float *xx,
+                                  int64_t n, int64_t d, int64_t k, uint64_t seed, uint64_t stream)
 {
     if (n < 1 || d < 1 || k < 1 || k > n) return FM_STATUS_ARG;
     /* scikit-learn's greedy rule: more local trials for more clusters */
@@ -327,6 +327,7 @@ fm_status fm_kmeans_init_plusplus(float *centers, const float *x, const float *x
     fm_rng_init(&r, seed, stream);
     int64_t first = (int64_t)fm_rng_below(&r, (uint64_t)n);
     memcpy(centers, x + first * d, sizeof(float) * (size_t)d);
+    if (chosen) chosen[0] = first;
     ccand[0] = xx[first];
     s = pp_step(closest, pot, x, xx, NULL, owner, gap, centers, ccand, n, d, k, 1, 1);
     if (s != FM_STATUS_OK) goto done;
@@ -358,6 +359,7 @@ fm_status fm_kmeans_init_plusplus(float *centers, const float *x, const float *x
             if (v < closest[i]) { closest[i] = v; owner[i] = (int32_t)c; }
         }
         memcpy(centers + c * d, x + cand_id[best] * d, sizeof(float) * (size_t)d);
+        if (chosen) chosen[c] = cand_id[best];
     }
 done:
     fm_free(closest);
@@ -698,7 +700,7 @@ static fm_status km_one_run(float *rc, int32_t *rl, double *inertia, int64_t *n_
     } else if (o->init == FM_KMEANS_RANDOM) {
         s = fm_kmeans_init_random(rc, x, n, d, k, o->seed, (uint64_t)r);
     } else {
-        s = fm_kmeans_init_plusplus(rc, x, xx, n, d, k, o->seed, (uint64_t)r);
+        s = fm_kmeans_init_plusplus(rc, NULL, x, xx, n, d, k, o->seed, (uint64_t)r);
     }
     if (s == FM_STATUS_OK) s = fm_kmeans_lloyd(rc, rl, inertia, n_iter, x, xx, n, d, k, o->max_iter, tol_abs);
     if (s == FM_STATUS_OK && !isfinite(*inertia)) s = FM_STATUS_NUMERIC;

@@ -29,9 +29,10 @@ fm_status fm_kmeans_row_norms(float *xx, const float *x, int64_t n, int64_t d);
 fm_status fm_kmeans_tolerance(double *tol_abs, const float *x, int64_t n, int64_t d, double tol);
 
 /* centers (k×d) ← greedy k-means++ on x (n×d; xx its row norms): each step samples
- * 2 + floor(ln k) candidates ∝ D² and keeps the one that lowers the potential most. */
-fm_status fm_kmeans_init_plusplus(float *centers, const float *x, const float *xx, int64_t n, int64_t d,
-                                  int64_t k, uint64_t seed, uint64_t stream);
+ * 2 + floor(ln k) candidates ∝ D² and keeps the one that lowers the potential most.
+ * chosen (k, may be NULL) gets the row index of each center. */
+fm_status fm_kmeans_init_plusplus(float *centers, int64_t *chosen, const float *x, const float *xx,
+                                  int64_t n, int64_t d, int64_t k, uint64_t seed, uint64_t stream);
 
 /* centers (k×d) ← k distinct rows of x (n×d) drawn uniformly */
 fm_status fm_kmeans_init_random(float *centers, const float *x, int64_t n, int64_t d, int64_t k,
