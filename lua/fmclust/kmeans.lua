@@ -28,18 +28,7 @@ local SPEC = {
   seed = {type = "integer", default = 0},
 }
 
--- raise a core argument error as the public function's, at the user's call site
-local function call(fname, f, ...)
-  local r = table.pack(pcall(f, ...))
-  if not r[1] then
-    local msg = r[2]
-    if type(msg) == "string" then
-      msg = msg:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. fname .. "'")
-    end
-    error(msg, 3)
-  end
-  return table.unpack(r, 2, r.n)
-end
+local call = U.call   -- core argument errors read as the public function's
 
 -- The checks U.options and U.check_matrix cannot do. Raises at level 4: the caller of the public
 -- function that called this (U.* must be called from the public function itself for the same).

@@ -24,20 +24,7 @@ local M = {}
 
 local OPTIONS = {ignore_noise = {type = "boolean", default = false}}
 
--- Call a raw core function so that its argument errors read as the public function's, at the
--- user's call site: "file:line: bad argument #2 to 'ari' (pred has 6 labels, truth has 5)".
--- (Called through pcall, a C function has no name of its own, so lauxlib names it after its
--- place in package.loaded; that name is replaced.)
-local function call(fname, f, ...)
-  local ok, r1, r2 = pcall(f, ...)
-  if not ok then
-    if type(r1) == "string" then
-      r1 = r1:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. fname .. "'")
-    end
-    error(r1, 3)
-  end
-  return r1, r2
-end
+local call = U.call   -- core argument errors read as the public function's
 
 local function scorer(name)
   return function(truth, pred, opts)

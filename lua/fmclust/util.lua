@@ -119,6 +119,22 @@ function U.check_matrix(fname, argn, X, opt)
   return n, d
 end
 
+-- Call a raw core function so that its argument errors read as the public function's, at the
+-- user's call site: "file:line: bad argument #2 to 'ari' (...)". (Called through pcall, a C
+-- function has no name of its own, so lauxlib names it after its place in package.loaded.)
+-- level: 3 = the caller of the public function that called U.call.
+function U.call(fname, f, ...)
+  local r = table.pack(pcall(f, ...))
+  if not r[1] then
+    local msg = r[2]
+    if type(msg) == "string" then
+      msg = msg:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. fname .. "'")
+    end
+    error(msg, 3)
+  end
+  return table.unpack(r, 2, r.n)
+end
+
 -- A seed: nil → 0 (documented default), else an integer.
 function U.seed(fname, argn, seed)
   if seed == nil then return 0 end
