@@ -23,16 +23,17 @@ HDRS        = $(wildcard src/*.h)
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib/lua/5.4
 LUADIR     ?= $(PREFIX)/share/lua/5.4
+BINDIR     ?= $(PREFIX)/bin
 
 RUN_ENV     = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;"
 BUSTED      = $(LUA) /usr/bin/busted
 
 DEB_PKGS    = build-essential pkg-config lua5.4 liblua5.4-dev lua-busted luarocks lua-cjson lua-argparse \
-              libopenblas-openmp-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist
+              libopenblas-openmp-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist parallel
 BENCH_PKGS  = python3-sklearn umap-learn python3-fastcluster python3-torch python3-pynndescent \
               python3-threadpoolctl
 
-.PHONY: all test test-asan run bench bench-deps data deps install clean
+.PHONY: all test test-asan run quickstart bench bench-deps data deps install clean
 
 all: $(BUILD)/fmclust/core.so $(BUILD)/fmclust/boot.so
 
@@ -61,6 +62,9 @@ test-asan:
 	  $(BUSTED) --output=spec/output.lua spec
 
 run: deps all
+	$(RUN_ENV) $(LUA) examples/annexe.lua $(if $(QUICK),--quick)
+
+quickstart: all
 	$(RUN_ENV) $(LUA) examples/quickstart.lua
 
 bench: all
@@ -79,6 +83,8 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR)/fmclust $(DESTDIR)$(LUADIR)/fmclust
 	install -m 755 $(BUILD)/fmclust/core.so $(BUILD)/fmclust/boot.so $(DESTDIR)$(LIBDIR)/fmclust/
 	install -m 644 lua/fmclust/*.lua $(DESTDIR)$(LUADIR)/fmclust/
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 bin/fmclust $(DESTDIR)$(BINDIR)/
 
 clean:
 	rm -rf build build-asan

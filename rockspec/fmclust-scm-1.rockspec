@@ -8,7 +8,9 @@ description = {
    summary = "Fast clustering of image data sets (Fashion-MNIST) from Lua: UMAP, PCA, NMF, K-Means, GMM, Ward, HDBSCAN, OPTICS, autoencoders",
    detailed = [[
       A native Lua 5.4 module in C11 + OpenMP on OpenBLAS/LAPACKE. Needs the Debian packages
-      libopenblas-openmp-dev, liblapacke-dev and zlib1g-dev (`make deps` installs them).
+      libopenblas-openmp-dev, liblapacke-dev and zlib1g-dev, and the Lua modules lua-cjson and
+      lua-argparse from Debian (`make deps` installs them all). They are not listed as rock
+      dependencies so that the install works offline against Debian's packages.
    ]],
    license = "MIT",
 }
@@ -23,6 +25,7 @@ build = {
    install_variables = {
       LIBDIR = "$(LIBDIR)",
       LUADIR = "$(LUADIR)",
+      BINDIR = "$(BINDIR)",
    },
 }
 test = {

@@ -129,11 +129,17 @@ M.metrics = require "fmclust.metrics"
 M.data = require "fmclust.data"
 
 -- one module per algorithm; each returns its public functions (fm.pca, fm.PCA, ...)
-for _, name in ipairs{"pca", "nmf", "kmeans", "gmm", "ward"} do
+for _, name in ipairs{"pca", "nmf", "kmeans", "gmm", "ward", "knn", "umap", "hdbscan", "optics", "ae"} do
   for k, v in pairs(require("fmclust." .. name)) do
     assert(M[k] == nil, "fmclust: two modules export " .. k)
     M[k] = v
   end
 end
+
+-- orchestration: sweeps and result tables. They require "fmclust" themselves, so the module is
+-- registered first (Lua would otherwise load this file again, without end).
+package.loaded["fmclust"] = M
+M.sweep = require "fmclust.sweep"
+M.report = require "fmclust.report"
 
 return M
