@@ -1,0 +1,196 @@
+/* umap_sgd.c — UMAP's layout optimisation (umap-learn's optimize_layout_euclidean), made
+ * deterministic under threads: see umap.h. Per epoch:
+ *   1. densMAP (last dens_frac of the epochs): log local radii of the embedding, their moments;
+ *   2. fit: the head vertices in fixed slices of 2,048, slice after slice; inside a slice every
+ *      head j runs in parallel (any schedule): for each of its edges due this epoch, the
+ *      attraction to the tail, then int((epoch − next_neg)/epochs_per_negative) repulsions from
+ *      vertices drawn from stream (seed, epoch·n + j); gradients clipped at ±4. Only row j and
+ *      j's own edge counters are written; other slices are read live (no one writes them
+ *      meanwhile), the head's own slice from a copy taken when the slice started.
+ *   transform: the tails are the fixed training embedding, one slice of all new points.
+ * The learning rate decays as umap-learn's: α₀ for epochs 0 and 1, then α₀·(1 − (n − 1)/N).
+ */
+#include "umap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
+
+/* x^b as exp2f(b·log2f(x)) — a few percent faster than powf here, error ~3e-7; 0 at x = 0 */
+#define POWB(x) exp2f(b * log2f(x))
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt, int64_t dim,
+                           const int64_t *rowptr, const int32_t *col, const float *w,
+                           const fm_umap_sgd_options *o)
+{
+    int fit = tail == NULL;
+    int64_t nv = fit ? nh : nt, nnz = rowptr[nh];
+    int N = o->n_epochs;
+    if (nh < 1 || nv < 1 || dim < 1 || N < 0) return FM_STATUS_ARG;
+    if (N == 0 || nnz == 0) return FM_STATUS_OK;
+    fm_status st = FM_STATUS_NOMEM;
+    double *eps = fm_alloc((size_t)nnz, sizeof(double)), *eons = fm_alloc((size_t)nnz, sizeof(double));
+    double *epns = fm_alloc((size_t)nnz, sizeof(double)), *eonns = fm_alloc((size_t)nnz, sizeof(double));
+    /* fit: the heads go in fixed slices of SLICE vertices, one after the other; a slice's heads run
+     * in parallel, reading the other slices live (nobody writes them meanwhile) and their own
+     * slice from a copy taken when the slice starts */
+    const int64_t SLICE = 2048;
+    float *snap = fit ? fm_alloc((size_t)(SLICE * dim), sizeof(float)) : NULL;
+    int dm = fit && o->densmap && o->dens_lambda > 0 && o->dens_R && o->dens_mu_sum;
+    float *re = dm ? fm_alloc((size_t)nh, sizeof(float)) : NULL;
+    float *phis = dm ? fm_alloc((size_t)nh, sizeof(float)) : NULL;
+    if (!eps || !eons || !epns || !eonns || (fit && !snap) || (dm && (!re || !phis))) goto done;
+
+    float wmax = 0.0f;
+    for (int64_t e = 0; e < nnz; e++) wmax = fmaxf(wmax, w[e]);
+    for (int64_t e = 0; e < nnz; e++) {
+        /* make_epochs_per_sample: N / (N·w/wmax); never sampled when w = 0 */
+        double ns = (double)N * ((double)w[e] / wmax);
+        eps[e] = ns > 0 ? (double)N / ns : INFINITY;
+        eons[e] = eps[e];
+        epns[e] = eps[e] / o->negative_sample_rate;
+        eonns[e] = epns[e];
+    }
+    double mu_tot = 0.0;
+    if (dm) {
+        for (int64_t i = 0; i < nh; i++) mu_tot += o->dens_mu_sum[i];
+        mu_tot /= 2.0;
+    }
+    const float a = (float)o->a, b = (float)o->b, gamma = (float)o->gamma;
+    double t0 = wall(), c0 = cpu();
+
+    for (int n = 0; n < N; n++) {
+        float alpha = (float)(o->initial_alpha * (n == 0 ? 1.0 : 1.0 - (double)(n - 1) / N));
+        const float *T = fit ? emb : tail;
+        int dflag = dm && ((double)(n + 1) / N > 1.0 - o->dens_frac);
+        float re_std = 0.0f, re_mean = 0.0f, re_cov = 0.0f;
+        if (dflag) {
+            #pragma omp parallel for schedule(static)
+            for (int64_t j = 0; j < nh; j++) {
+                double rs = 0.0, ps = 0.0;
+                const float *p = T + j * dim;
+                for (int64_t e = rowptr[j]; e < rowptr[j + 1]; e++) {
+                    const float *q = T + (int64_t)col[e] * dim;
+                    float d2 = 0.0f;
+                    for (int64_t c = 0; c < dim; c++) { float t = p[c] - q[c]; d2 += t * t; }
+                    float phi = 1.0f / (1.0f + a * POWB(d2));
+                    rs += phi * d2;
+                    ps += phi;
+                }
+                /* umap-learn adds each directed edge to both ends; the graph is symmetric */
+                phis[j] = (float)(2.0 * ps);
+                re[j] = (float)log(1e-8 + (ps > 0 ? rs / ps : 0.0));
+            }
+            double s = 0.0, s2 = 0.0, sc = 0.0;   /* serial: a fixed order */
+            for (int64_t j = 0; j < nh; j++) { s += re[j]; sc += (double)re[j] * o->dens_R[j]; }
+            double mean = s / nh;
+            for (int64_t j = 0; j < nh; j++) s2 += ((double)re[j] - mean) * ((double)re[j] - mean);
+            re_mean = (float)mean;
+            re_std = (float)sqrt(s2 / nh + o->dens_var_shift);
+            re_cov = (float)(sc / (double)(nh > 1 ? nh - 1 : 1));
+        }
+
+        for (int64_t s0 = 0; s0 < nh; s0 += fit ? SLICE : nh) {
+        int64_t s1 = fit ? (s0 + SLICE < nh ? s0 + SLICE : nh) : nh;
+        if (fit) memcpy(snap, emb + s0 * dim, sizeof(float) * (size_t)((s1 - s0) * dim));
+/* the row of tail k as this slice sees it */
+#define TROW(k) (fit && (k) >= s0 && (k) < s1 ? snap + ((k) - s0) * dim : T + (int64_t)(k) * dim)
+        #pragma omp parallel for schedule(dynamic, 64)
+        for (int64_t j = s0; j < s1; j++) {
+            float *cur = emb + j * dim;
+            fm_rng r;
+            int rng_ready = 0;
+            int64_t negs[32];
+            /* the rows read this epoch live in L3 at best: ask for the due tails up front */
+            for (int64_t e = rowptr[j]; e < rowptr[j + 1]; e++)
+                if (eons[e] <= n) __builtin_prefetch(TROW(col[e]));
+            for (int64_t e = rowptr[j]; e < rowptr[j + 1]; e++) {
+                if (eons[e] > n) continue;
+                int32_t k = col[e];
+                const float *oth = TROW(k);
+                float d2 = 0.0f;
+                for (int64_t c = 0; c < dim; c++) { float t = cur[c] - oth[c]; d2 += t * t; }
+                float gcor = 0.0f;
+                if (dflag) {
+                    float pd = POWB(d2);
+                    float phi = 1.0f / (1.0f + a * pd);
+                    float dphi = d2 > 0.0f ? a * b * (pd / d2) / (1.0f + a * pd) : 0.0f;
+                    float q_jk = phi / phis[k], q_kj = phi / phis[j];
+                    float drk = q_jk * ((1.0f - b * (1.0f - phi)) / expf(re[k]) + dphi);
+                    float drj = q_kj * ((1.0f - b * (1.0f - phi)) / expf(re[j]) + dphi);
+                    float vs = re_std * re_std;
+                    float wk = o->dens_R[k] - re_cov * (re[k] - re_mean) / vs;
+                    float wj = o->dens_R[j] - re_cov * (re[j] - re_mean) / vs;
+                    gcor = (float)(o->dens_lambda * mu_tot * (wk * drk + wj * drj) / (w[e] * re_std) / nv);
+                }
+                float coeff = 0.0f;
+                if (d2 > 0.0f) {
+                    float pd = POWB(d2);
+                    coeff = -2.0f * a * b * (pd / d2) / (a * pd + 1.0f);
+                }
+                for (int64_t c = 0; c < dim; c++) {
+                    float diff = cur[c] - oth[c];
+                    float g = clip4(coeff * diff);
+                    if (dflag) g += clip4(2.0f * gcor * diff);
+                    cur[c] += g * alpha;
+                }
+                eons[e] += eps[e];
+
+                int nneg = (int)(((double)n - eonns[e]) / epns[e]);
+                if (nneg > 0 && !rng_ready) {
+                    fm_rng_init(&r, o->seed, (uint64_t)n * (uint64_t)nh + (uint64_t)j);
+                    rng_ready = 1;
+                }
+                for (int p = 0; p < nneg; p++) {
+                    /* draw the next batch of samples first and prefetch their rows: the draws
+                     * are the same stream in the same order, only the loads overlap */
+                    if (p % 32 == 0) {
+                        int cnt = nneg - p < 32 ? nneg - p : 32;
+                        for (int q = 0; q < cnt; q++) {
+                            negs[q] = (int64_t)fm_rng_below(&r, (uint64_t)nv);
+                            __builtin_prefetch(TROW(negs[q]));
+                        }
+                    }
+                    int64_t kk = negs[p % 32];
+                    if (fit && kk == j) continue;   /* umap-learn: the vertex itself, at distance 0 */
+                    const float *q = TROW(kk);
+                    float dn = 0.0f;
+                    for (int64_t c = 0; c < dim; c++) { float t = cur[c] - q[c]; dn += t * t; }
+                    float rc;
+                    if (dn > 0.0f) rc = 2.0f * gamma * b / ((0.001f + dn) * (a * POWB(dn) + 1.0f));
+                    else if (kk == j) continue;
+                    else rc = 0.0f;
+                    for (int64_t c = 0; c < dim; c++)
+                        cur[c] += (rc > 0.0f ? clip4(rc * (cur[c] - q[c])) : 4.0f) * alpha;
+                }
+                eonns[e] += nneg * epns[e];
+            }
+        }
+#undef TROW
+        }
+        if (o->verbose && (n % (N / 10 > 0 ? N / 10 : 1) == 0 || n == N - 1))
+            fprintf(stderr, "[umap] %7.2fs  epoch %d/%d%s (cpu %.2fs)\n", wall() - t0, n + 1, N,
+                    dflag ? " (densMAP)" : "", cpu() - c0);
+    }
+    st = FM_STATUS_OK;
+done:
+    fm_free(eps); fm_free(eons); fm_free(epns); fm_free(eonns); fm_free(snap); fm_free(re); fm_free(phis);
+    return st;
+}
