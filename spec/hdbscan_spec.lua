@@ -1,0 +1,320 @@
+-- HDBSCAN: equal to hdbscan 0.8.43 on the 9 fixture cases, each stage on its own (core distances
+-- against brute force, spanning trees against each other, condensing/stability/selection/labels on
+-- a tree worked out by hand), GLOSH, persistence, prediction, assign_noise, threads, bad input.
+local fm = require "fmclust"
+local H = require "spec.helper"
+local S = fm.hdbscan_stages
+
+-- n points around each centre (Gaussian, sd), rows in cluster order
+local function blobs(centres, n, sd, seed)
+  local d = #centres[1]
+  local Z = fm.matrix.random(n * #centres, d, {seed = seed, distribution = "normal"}):to_table()
+  local rows = {}
+  for c, mu in ipairs(centres) do
+    for i = 1, n do
+      local r = Z[(c - 1) * n + i]
+      for j = 1, d do r[j] = mu[j] + sd * r[j] end
+      rows[#rows + 1] = r
+    end
+  end
+  local X = fm.matrix(rows)
+  return X, X:to_table()   -- the float32 values the core sees
+end
+
+local function dist(a, b)
+  local s = 0
+  for j = 1, #a do s = s + (a[j] - b[j]) ^ 2 end
+  return math.sqrt(s)
+end
+
+local function count(labels, v)
+  local c = 0
+  for i = 1, #labels do if labels[i] == v then c = c + 1 end end
+  return c
+end
+
+describe("fm.hdbscan", function()
+  it("equals hdbscan 0.8.43 on all 9 fixture cases (labels up to permutation, probabilities to 1e-4)", function()
+    local fx = H.fixture("hdbscan_cases.json")
+    assert.are.equal(9, #fx.cases)
+    for ci, c in ipairs(fx.cases) do
+      local X = fm.matrix(c.X)
+      local res = fm.hdbscan(X, {min_cluster_size = math.tointeger(c.min_cluster_size),
+        min_samples = math.tointeger(c.min_samples), cluster_selection_method = c.method})
+      local what = ("case %d (%s, mcs %d, ms %d, %s)"):format(ci, c.name, c.min_cluster_size, c.min_samples, c.method)
+      assert.are.equal(c.n_clusters, res.n_clusters, what)
+      assert.are.equal(c.noise, res.noise, what)
+      assert.are.equal(1.0, fm.metrics.ari(fm.labels(c.labels), res.labels), what)
+      -- the same points are noise, and the permutation of cluster ids is one-to-one
+      local map = {}
+      for i = 1, #c.labels do
+        local r, m = c.labels[i], res.labels[i]
+        assert.are.equal(r < 0, m < 0, what .. ": noise differs at row " .. i)
+        if r >= 0 then
+          if map[m] == nil then map[m] = r end
+          assert.are.equal(map[m], r, what)
+        end
+        assert.is_true(math.abs(res.probabilities:get(i, 1) - c.probabilities[i]) <= 1e-4,
+          ("%s: probability of row %d is %.6f, hdbscan %.6f"):format(what, i, res.probabilities:get(i, 1), c.probabilities[i]))
+      end
+    end
+  end)
+
+  it("returns GLOSH scores, persistence, the condensed tree and core distances", function()
+    local X = blobs({{0, 0}, {10, 0}, {0, 10}}, 60, 1.0, 3)
+    local res = fm.hdbscan(X, {min_cluster_size = 10})
+    assert.are.equal(3, res.n_clusters)
+    assert.are.same({180, 1}, {res.outlier_scores:shape()})
+    local clustered, noisy, nc, nn = 0, 0, 0, 0
+    for i = 1, 180 do
+      local s = res.outlier_scores:get(i, 1)
+      assert.is_true(s >= 0 and s <= 1)
+      if res.labels[i] < 0 then noisy, nn = noisy + s, nn + 1 else clustered, nc = clustered + s, nc + 1 end
+    end
+    if nn > 0 then assert.is_true(noisy / nn > clustered / nc) end
+    assert.are.equal(3, #res.cluster_persistence)
+    for _, p in ipairs(res.cluster_persistence) do assert.is_true(p >= 0 and p <= 1) end
+    local rows, cols = res.condensed_tree:shape()
+    assert.are.equal(4, cols)
+    local t = res:condensed_tree_table()
+    assert.are.equal(rows, #t.parent)
+    local points = 0
+    for r = 1, rows do
+      assert.is_true(t.parent[r] >= 180 and t.parent[r] < t.child[r] or t.child[r] < 180)
+      if t.child[r] < 180 then points = points + 1 end
+    end
+    assert.are.equal(180, points)   -- every point leaves exactly once
+    local core = res:core_distances()
+    assert.are.same({180, 1}, {core:shape()})
+  end)
+
+  it("takes a new flat clustering from the same tree (reselect) and assigns noise on request", function()
+    local X = blobs({{0, 0}, {8, 0}, {0, 8}, {8, 8}}, 50, 1.2, 5)
+    local res = fm.hdbscan(X, {min_cluster_size = 10})
+    local leaf = res:reselect{cluster_selection_method = "leaf"}
+    assert.is_true(leaf.n_clusters >= res.n_clusters)
+    local again = leaf:reselect{}
+    assert.are.equal(1.0, fm.metrics.ari(res.labels, again.labels))
+    local an = res:reselect{assign_noise = true}
+    assert.are.equal(0, count(an.labels, -1))
+    for i = 1, #res.labels do
+      if res.labels[i] >= 0 then assert.are.equal(res.labels[i], an.labels[i]) end
+    end
+    -- a noise point gets the label of its nearest clustered point
+    local x = X:to_table()
+    for i = 1, #res.labels do
+      if res.labels[i] < 0 then
+        local best, bl = math.huge, nil
+        for j = 1, #res.labels do
+          if res.labels[j] >= 0 and dist(x[i], x[j]) < best then best, bl = dist(x[i], x[j]), res.labels[j] end
+        end
+        assert.are.equal(bl, an.labels[i])
+      end
+    end
+    -- epsilon merges clusters split below it; a huge epsilon leaves one cluster per root child
+    local eps = res:reselect{cluster_selection_epsilon = 100}
+    assert.is_true(eps.n_clusters <= res.n_clusters)
+  end)
+
+  it("predicts new points like hdbscan's approximate_predict", function()
+    local X = blobs({{0, 0}, {10, 0}, {0, 10}}, 80, 1.0, 7)
+    local res = fm.hdbscan(X, {min_cluster_size = 15})
+    assert.are.equal(3, res.n_clusters)
+    local labels, prob = res:approximate_predict(X)
+    local same = 0
+    for i = 1, #labels do if labels[i] == res.labels[i] then same = same + 1 end end
+    assert.is_true(same >= 0.97 * #labels)
+    -- points at the centres join the cluster of that blob, far points are noise
+    local Q = fm.matrix{{0, 0}, {10, 0}, {0, 10}, {60, 60}}
+    local l, p = res:approximate_predict(Q)
+    assert.are.equal(res.labels[1], l[1])
+    assert.are.equal(res.labels[81], l[2])
+    assert.are.equal(res.labels[161], l[3])
+    assert.are.equal(-1, l[4])
+    assert.are.equal(0, p:get(4, 1))
+    assert.is_true(p:get(1, 1) > 0.5)
+    -- with assign_noise the far point takes its nearest cluster
+    local an = res:reselect{assign_noise = true}
+    local l2 = an:approximate_predict(Q)
+    assert.are.equal(res.labels[161] >= 0 and l2[4] >= 0, true)
+    assert.has_error(function() res:approximate_predict(fm.matrix{{1, 2, 3}}) end,
+      "bad argument #1 to 'approximate_predict' (matrix has 3 columns, the model was fitted on 2)")
+  end)
+
+  it("uses Prim's tree above 60 dimensions and agrees with the exact Borůvka tree", function()
+    local c1, c2 = {}, {}
+    for j = 1, 70 do c1[j] = 0; c2[j] = (j % 2) * 3 end
+    local X = blobs({c1, c2}, 60, 1.0, 11)
+    local res = fm.hdbscan(X, {min_cluster_size = 10})
+    assert.are.equal(2, res.n_clusters)
+    local e1 = S.mst(X, {min_samples = 5, algorithm = "prims"})
+    local e2 = S.mst(X, {min_samples = 5, algorithm = "boruvka_exact"})
+    local w1, w2 = 0, 0
+    for i = 1, #e1.w do w1, w2 = w1 + e1.w[i], w2 + e2.w[i] end
+    assert.is_true(math.abs(w1 - w2) <= 1e-9 * w1)
+  end)
+
+  it("gives the same result with 1 and 2 threads", function()
+    local code = [[
+      local fm = require "fmclust"
+      local Z = fm.matrix.random(3000, 3, {seed = 4, distribution = "normal"})
+      local res = fm.hdbscan(Z, {min_cluster_size = 20, min_samples = 7})
+      local s = {}
+      for i = 1, #res.labels do s[#s + 1] = res.labels[i] end
+      print(res.n_clusters, table.concat(s, ","):len(), table.concat(s, ""):sub(1, 200), res.probabilities:get(17, 1))
+    ]]
+    local env = {LUA_PATH = os.getenv("LUA_PATH") or "", LUA_CPATH = os.getenv("LUA_CPATH") or ""}
+    env.OMP_NUM_THREADS = "1"
+    local a, ok1 = H.run_lua(code, env)
+    env.OMP_NUM_THREADS = "2"
+    local b, ok2 = H.run_lua(code, env)
+    assert.is_true(ok1 and ok2, a .. b)
+    assert.are.equal(a, b)
+  end)
+
+  it("has the estimator fm.HDBSCAN", function()
+    local X = blobs({{0, 0}, {10, 0}}, 40, 1.0, 2)
+    local h = fm.HDBSCAN{min_cluster_size = 10}
+    assert.has_error(function() h:approximate_predict(X) end)
+    local labels = h:fit_predict(X)
+    assert.are.equal(2, h.n_clusters_)
+    assert.are.equal(1.0, fm.metrics.ari(labels, h.labels_))
+    local l = h:approximate_predict(fm.matrix{{0, 0}})
+    assert.are.equal(h.labels_[1], l[1])
+    assert.has_error(function() fm.HDBSCAN{min_cluster_size = 1} end)
+  end)
+
+  describe("bad input", function()
+    local X = blobs({{0, 0}, {5, 5}}, 20, 1.0, 1)
+    it("rejects bad options with clear errors", function()
+      assert.has_error(function() fm.hdbscan(X, {min_cluster_size = 1}) end,
+        "bad argument #2 to 'hdbscan' (min_cluster_size must be ≥ 2, got 1)")
+      assert.has_error(function() fm.hdbscan(X, {min_samples = 0}) end,
+        "bad argument #2 to 'hdbscan' (min_samples must be ≥ 1, got 0)")
+      assert.has_error(function() fm.hdbscan(X, {min_samples = 41}) end,
+        "bad argument #2 to 'hdbscan' (min_samples must be ≤ 40 (the number of rows), got 41)")
+      assert.has_error(function() fm.hdbscan(X, {min_cluster_sise = 5}) end,
+        "bad argument #2 to 'hdbscan' (unknown option 'min_cluster_sise')")
+      assert.has_error(function() fm.hdbscan(X, {cluster_selection_method = "mean"}) end)
+      assert.has_error(function() fm.hdbscan(X, {cluster_selection_epsilon = -1}) end)
+      assert.has_error(function() fm.hdbscan(X, {metric = "cosine"}) end)
+      assert.has_error(function() fm.hdbscan(X, {allow_single_cluster = 1}) end)
+      assert.has_error(function() fm.hdbscan({{1, 2}}, {}) end, "bad argument #1 to 'hdbscan' (matrix expected, got table)")
+      assert.has_error(function() fm.hdbscan(fm.matrix.zeros(0, 2), {}) end)
+    end)
+    it("rejects NaN and Inf", function()
+      local t = X:to_table()
+      t[3][2] = 0 / 0
+      assert.has_error(function() fm.hdbscan(fm.matrix(t)) end, "bad argument #1 to 'hdbscan' (matrix contains NaN or Inf)")
+      t[3][2] = math.huge
+      assert.has_error(function() fm.hdbscan(fm.matrix(t)) end, "bad argument #1 to 'hdbscan' (matrix contains NaN or Inf)")
+    end)
+    it("gives defined results for identical points and tiny inputs", function()
+      local Z = fm.matrix.zeros(30, 3)
+      local r = fm.hdbscan(Z, {min_cluster_size = 5})
+      assert.are.equal(0, r.n_clusters)
+      assert.are.equal(30, count(r.labels, -1))
+      local r1 = fm.hdbscan(Z, {min_cluster_size = 5, allow_single_cluster = true})
+      assert.are.equal(1, r1.n_clusters)
+      assert.are.equal(30, count(r1.labels, 0))
+      local small = fm.matrix{{0, 0}, {1, 0}, {0, 3}}
+      local r2 = fm.hdbscan(small, {min_cluster_size = 5})
+      assert.are.equal(0, r2.n_clusters)
+      assert.are.equal(3, count(r2.labels, -1))
+      local one = fm.hdbscan(fm.matrix{{1, 2}}, {min_cluster_size = 2})
+      assert.are.equal(0, one.n_clusters)
+      assert.are.equal(-1, one.labels[1])
+    end)
+  end)
+end)
+
+describe("HDBSCAN stages", function()
+  local X, rows = blobs({{0, 0, 0}, {6, 0, 0}}, 40, 1.0, 9)
+
+  it("core distance = distance to the min_samples-th other point (kd-tree and brute force)", function()
+    local kd = S.core_distances(X, {min_samples = 5})
+    local br = S.core_distances(X, {min_samples = 5, brute = true})
+    for i = 1, #rows do
+      local ds = {}
+      for j = 1, #rows do if j ~= i then ds[#ds + 1] = dist(rows[i], rows[j]) end end
+      table.sort(ds)
+      assert.is_true(math.abs(kd[i] - ds[5]) <= 1e-6 * ds[5])
+      assert.is_true(math.abs(br[i] - ds[5]) <= 1e-6 * ds[5])
+    end
+  end)
+
+  it("builds spanning trees of the mutual-reachability graph (Borůvka approx ≥ exact = Prim)", function()
+    local core = S.core_distances(X, {min_samples = 5})
+    local n = #rows
+    local totals = {}
+    for _, algo in ipairs{"boruvka_kdtree", "boruvka_exact", "prims"} do
+      local e = S.mst(X, {min_samples = 5, algorithm = algo})
+      assert.are.equal(n - 1, #e.a)
+      local parent = {}
+      local function find(x) while parent[x] do x = parent[x] end return x end
+      local total = 0
+      for i = 1, n - 1 do
+        local a, b = e.a[i], e.b[i]
+        local mr = math.max(dist(rows[a + 1], rows[b + 1]), core[a + 1], core[b + 1])
+        assert.is_true(math.abs(e.w[i] - mr) <= 1e-9 * mr, algo)
+        local ra, rb = find(a), find(b)
+        assert.are_not.equal(ra, rb)   -- no cycle: n − 1 edges span the points
+        parent[ra] = rb
+        total = total + e.w[i]
+      end
+      totals[algo] = total
+    end
+    assert.is_true(math.abs(totals.boruvka_exact - totals.prims) <= 1e-9 * totals.prims)
+    assert.is_true(totals.boruvka_kdtree >= totals.prims * (1 - 1e-12))
+  end)
+
+  it("makes scipy's single-linkage tree from the edges", function()
+    local e = S.mst(X, {min_samples = 5})
+    local Z = S.linkage(e, #rows)
+    assert.are.equal(#rows - 1, #Z)
+    for i = 2, #Z do assert.is_true(Z[i][3] >= Z[i - 1][3]) end
+    assert.are.equal(#rows, Z[#Z][4])
+  end)
+
+  -- a tree worked out by hand: 6 points, pairs {0,1} {2,3} at 1, {4,5} at 2, {0..3} at 4, all at 8
+  local Z = {{0, 1, 1, 2}, {2, 3, 1, 2}, {4, 5, 2, 2}, {6, 7, 4, 4}, {8, 9, 8, 6}}
+  local tree = {
+    parent = {6, 6, 7, 7, 8, 8, 9, 9, 10, 10},
+    child = {7, 8, 4, 5, 9, 10, 0, 1, 2, 3},
+    lambda_val = {0.125, 0.125, 0.5, 0.5, 0.25, 0.25, 1, 1, 1, 1},
+    child_size = {2, 4, 1, 1, 2, 2, 1, 1, 1, 1},
+  }
+
+  it("condenses the single-linkage tree", function()
+    assert.are.same(tree, S.condense(Z, 6, 2))
+    -- with min_cluster_size 3 only the {0..3} group is a cluster, the others fall out
+    local t3 = S.condense(Z, 6, 3)
+    assert.are.same({6, 6, 6, 6, 6, 6}, t3.parent)
+  end)
+
+  it("computes stabilities", function()
+    local st = S.stability(tree)
+    local want = {[6] = 0.75, [7] = 0.75, [8] = 0.5, [9] = 1.5, [10] = 1.5}
+    for id, v in pairs(want) do assert.is_true(math.abs(st[id] - v) < 1e-12, "cluster " .. id) end
+  end)
+
+  it("selects clusters by excess of mass, leaves, epsilon and maximum size", function()
+    assert.are.same({7, 9, 10}, S.select(tree, {}))
+    assert.are.same({7, 9, 10}, S.select(tree, {cluster_selection_method = "leaf"}))
+    assert.are.same({7, 9, 10}, S.select(tree, {allow_single_cluster = true}))
+    assert.are.same({7, 8}, S.select(tree, {cluster_selection_epsilon = 5}))
+    assert.are.same({7, 8}, S.select(tree, {cluster_selection_method = "leaf", cluster_selection_epsilon = 5}))
+    assert.are.same({}, S.select(tree, {max_cluster_size = 1}))
+  end)
+
+  it("labels points and gives membership probabilities", function()
+    local labels, prob = S.label(tree, {7, 9, 10})
+    assert.are.same({1, 1, 2, 2, 0, 0}, labels)
+    assert.are.same({1, 1, 1, 1, 1, 1}, prob)
+    local l2, p2 = S.label(tree, {7, 8})
+    assert.are.same({1, 1, 1, 1, 0, 0}, l2)
+    assert.are.same({1, 1, 1, 1, 1, 1}, p2)
+    local l3 = S.label(tree, {})
+    assert.are.same({-1, -1, -1, -1, -1, -1}, l3)
+  end)
+end)
