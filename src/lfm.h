@@ -44,5 +44,10 @@ void lfm_open_nmf(lua_State *L);
 void lfm_open_kmeans(lua_State *L);
 void lfm_open_gmm(lua_State *L);
 void lfm_open_ward(lua_State *L);
+void lfm_open_knn(lua_State *L);
+void lfm_open_umap(lua_State *L);
+void lfm_open_hdbscan(lua_State *L);
+void lfm_open_optics(lua_State *L);
+void lfm_open_ae(lua_State *L);
 
 #endif

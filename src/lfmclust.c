@@ -678,6 +678,11 @@ int luaopen_fmclust_core(lua_State *L)
     lfm_open_kmeans(L);
     lfm_open_gmm(L);
     lfm_open_ward(L);
+    lfm_open_knn(L);
+    lfm_open_umap(L);
+    lfm_open_hdbscan(L);
+    lfm_open_optics(L);
+    lfm_open_ae(L);
     lua_pushliteral(L, FM_VERSION);
     lua_setfield(L, -2, "version");
     /* the metatables, so Lua code can add methods written in Lua */

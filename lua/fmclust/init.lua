@@ -86,6 +86,8 @@ function M.info()
   local t = core.info()
   t.coretype_requested = boot.coretype
   t.coretype_set_by_fmclust = boot.coretype_set_by_fmclust
+  t.gomp_spincount = os.getenv("GOMP_SPINCOUNT")
+  t.omp_wait_policy = os.getenv("OMP_WAIT_POLICY")
   return t
 end
 
