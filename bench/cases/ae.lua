@@ -1,6 +1,6 @@
 -- Autoencoders against PyTorch (python3-torch, 1 thread: faster than 2 here), same architecture,
 -- batch 256, Adam(1e-3), MSE. Speed: one epoch over the data. Quality: K-Means(10) on the 10-d
--- embedding after the default schedule (20 epochs; FMCLUST_AE_EPOCHS to change; quick: 3), against the
+-- embedding after the default schedule (20 epochs; FMCLUST_AE_EPOCHS to change; quick: 2), against the
 -- study's AE rows (K-Means on the 10-d AE: ARI 0.323, its best Ward on 80-d 0.380; CAE: Ward 0.427
 -- on 10-d). Ward(10) on the embedding is reported too.
 -- The conv row is bench/cases/ae_conv.lua, which calls this file's run with kind = "conv".
@@ -23,7 +23,7 @@ function M.run_of(kind)
   return function(ctx)
     local fm = ctx.fm
     local D = ctx.data()
-    local epochs = ctx.quick and 3 or tonumber(os.getenv("FMCLUST_AE_EPOCHS") or "20")
+    local epochs = ctx.quick and 2 or tonumber(os.getenv("FMCLUST_AE_EPOCHS") or "20")
     local ae = fm.autoencoder(ARCH[kind].opts)
     local secs, hist = ctx.time(function() return ae:fit(D.X, {epochs = 1, seed = 0}) end)
     local rss = ctx.peak_rss_kb()

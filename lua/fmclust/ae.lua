@@ -32,18 +32,7 @@ local M = {}
 local AE = {}
 AE.__index = AE
 
--- raise a core argument error as the public function's, at the user's call site
-local function call(fname, f, ...)
-  local r = table.pack(pcall(f, ...))
-  if not r[1] then
-    local msg = r[2]
-    if type(msg) == "string" then
-      msg = msg:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. fname .. "'")
-    end
-    error(msg, 3)
-  end
-  return table.unpack(r, 2, r.n)
-end
+local call = U.call   -- core argument errors read as the public function's
 
 local function int_list(fname, argn, name, t, minlen)
   if type(t) ~= "table" or U.is_matrix(t) or U.is_labels(t) then
