@@ -6,20 +6,7 @@ local H = require "spec.helper"
 local S = fm.hdbscan_stages
 
 -- n points around each centre (Gaussian, sd), rows in cluster order
-local function blobs(centres, n, sd, seed)
-  local d = #centres[1]
-  local Z = fm.matrix.random(n * #centres, d, {seed = seed, distribution = "normal"}):to_table()
-  local rows = {}
-  for c, mu in ipairs(centres) do
-    for i = 1, n do
-      local r = Z[(c - 1) * n + i]
-      for j = 1, d do r[j] = mu[j] + sd * r[j] end
-      rows[#rows + 1] = r
-    end
-  end
-  local X = fm.matrix(rows)
-  return X, X:to_table()   -- the float32 values the core sees
-end
+local blobs = H.blobs
 
 local function dist(a, b)
   local s = 0

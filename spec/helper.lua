@@ -33,4 +33,23 @@ function H.tmpdir()
   return base
 end
 
+-- Gaussian blobs: n points around each centre (a list of coordinate lists) with standard
+-- deviation sd, drawn from fmclust's seeded normal stream. Returns the matrix and its rows as
+-- Lua tables (the float32 values the core sees).
+function H.blobs(centres, n, sd, seed)
+  local fm = require "fmclust"
+  local d = #centres[1]
+  local Z = fm.matrix.random(n * #centres, d, {seed = seed, distribution = "normal"}):to_table()
+  local rows = {}
+  for c, mu in ipairs(centres) do
+    for i = 1, n do
+      local r = Z[(c - 1) * n + i]
+      for j = 1, d do r[j] = mu[j] + sd * r[j] end
+      rows[#rows + 1] = r
+    end
+  end
+  local X = fm.matrix(rows)
+  return X, X:to_table()
+end
+
 return H

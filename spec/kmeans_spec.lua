@@ -4,19 +4,7 @@ local fm = require "fmclust"
 local H = require "spec.helper"
 
 -- n points around each of the given centres (Gaussian, sd), rows in cluster order
-local function blobs(centres, n, sd, seed)
-  local d = #centres[1]
-  local Z = fm.matrix.random(n * #centres, d, {seed = seed, distribution = "normal"}):to_table()
-  local rows = {}
-  for c, mu in ipairs(centres) do
-    for i = 1, n do
-      local r = Z[(c - 1) * n + i]
-      for j = 1, d do r[j] = mu[j] + sd * r[j] end
-      rows[#rows + 1] = r
-    end
-  end
-  return fm.matrix(rows)
-end
+local blobs = H.blobs
 
 local function sqdist(a, b)
   local s = 0

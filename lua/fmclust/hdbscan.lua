@@ -41,17 +41,7 @@ local U = require "fmclust.util"
 
 local M = {}
 
-local function call(fname, f, ...)
-  local r = table.pack(pcall(f, ...))
-  if not r[1] then
-    local msg = r[2]
-    if type(msg) == "string" then
-      msg = msg:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. fname .. "'")
-    end
-    error(msg, 3)
-  end
-  return table.unpack(r, 2, r.n)
-end
+local call = U.call   -- core argument errors read as the public function's
 
 local SELECT = {
   cluster_selection_method = {type = "string", values = {"eom", "leaf"}, default = "eom"},
