@@ -21,6 +21,21 @@ local function make_data(n, d, seed, k_rank)
   return G:matmul(fm.matrix(M))
 end
 
+-- n×d values k·scale with k uniform in 0..255 (8-bit "pixels"), plus a few stronger directions
+local function make_u8(n, d, seed, scale)
+  local U = fm.matrix.random(n, d + 2, {seed = seed}):to_table()
+  local rows = {}
+  for i = 1, n do
+    local r, a, b = {}, U[i][d + 1], U[i][d + 2]
+    for j = 1, d do
+      local v = 0.5 * U[i][j] + (j % 3 == 0 and a or j % 3 == 1 and b or 0.25)
+      r[j] = math.floor(v / 1.5 * 255) * scale   -- v < 1.5, so k ≤ 254
+    end
+    rows[i] = r
+  end
+  return fm.matrix(rows)
+end
+
 local function col_means(t, n, d)
   local m = {}
   for j = 1, d do
@@ -77,6 +92,13 @@ describe("fm.pca on Fashion-MNIST", function()
       end
     end)
   end
+
+  it("uses the exact 8-bit kernel on the images when the CPU has AVX-512 VNNI", function()
+    local _, m = fm.pca(X, {n_components = 5, svd_solver = "covariance"})
+    assert.are.equal(fm.core.pca_u8_supported(), m.exact_8bit)
+    local _, r = fm.pca(X, {n_components = 5, svd_solver = "randomized"})
+    assert.is_false(r.exact_8bit)
+  end)
 
   it("auto picks the covariance solver for 10,000×784 and 20 components", function()
     local _, m = fm.pca(X, {n_components = 20})
@@ -220,6 +242,45 @@ describe("fm.pca, the linear algebra", function()
   end)
 end)
 
+describe("fm.pca on 8-bit data", function()
+  it("the exact 8-bit kernel agrees with the float one (pixels/255, raw pixels, other scales)", function()
+    local n, d = 700, 30
+    local P = make_u8(n, d, 4, 1 / 255)   -- pixels/255
+    local R = make_u8(n, d, 4, 1)         -- raw pixels 0..255
+    local H2 = make_u8(n, d, 4, 1 / 510)  -- k/510: not 8-bit at scale 1/255, so the float path
+    local _, p = fm.pca(P, {n_components = 6, svd_solver = "covariance"})
+    local _, r = fm.pca(R, {n_components = 6, svd_solver = "covariance"})
+    local _, h = fm.pca(H2, {n_components = 6, svd_solver = "covariance"})
+    local u8 = fm.core.pca_u8_supported()
+    assert.are.equal(u8, p.exact_8bit)
+    assert.are.equal(u8, r.exact_8bit)
+    assert.is_false(h.exact_8bit)
+    for j = 1, 6 do
+      assert.is_true(math.abs(r.explained_variance[j] / (255 ^ 2 * p.explained_variance[j]) - 1) < 1e-6)
+      assert.is_true(math.abs(h.explained_variance[j] / (p.explained_variance[j] / 4) - 1) < 1e-5)
+      assert.is_true(math.abs(p.explained_variance_ratio[j] - h.explained_variance_ratio[j]) < 1e-6)
+    end
+    assert.is_true(max_abs_diff(p.components:to_table(), h.components:to_table()) < 1e-4)
+    assert.is_true(max_abs_diff(p.mean:to_table(), P:col_means():to_table()) < 1e-6)
+    -- the float path on the same values (nudged off the 8-bit grid by far less than their spread)
+    local Q = P:copy()
+    Q:set(1, 1, Q:get(1, 1) + 1e-4)
+    local _, q = fm.pca(Q, {n_components = 6, svd_solver = "covariance"})
+    assert.is_false(q.exact_8bit)
+    for j = 1, 6 do assert.is_true(math.abs(q.explained_variance[j] / p.explained_variance[j] - 1) < 1e-4) end
+  end)
+
+  it("keeps the algebra: orthonormal components, score variances, reconstruction", function()
+    local n, d = 400, 20
+    local P = make_u8(n, d, 8, 1 / 255)
+    local Z, m = fm.pca(P, {n_components = d, svd_solver = "covariance"})
+    local zv = col_vars(Z:to_table(), n, d)
+    for j = 1, d do assert.is_true(math.abs(m.explained_variance[j] / zv[j] - 1) < 1e-4) end
+    assert.is_true(max_abs_diff(m:inverse_transform(Z):to_table(), P:to_table()) < 1e-5)
+    assert.is_true(math.abs(m.total_variance / sum(col_vars(P:to_table(), n, d)) - 1) < 1e-6)
+  end)
+end)
+
 describe("fm.PCA, the estimator", function()
   local X = make_data(200, 10, 11)
 
@@ -258,12 +319,15 @@ end)
 describe("fm.pca determinism", function()
   it("gives the same bits with 1 and 2 threads, in process and with OMP_NUM_THREADS", function()
     local X = make_data(20000, 40, 3)
+    local P = make_u8(5000, 40, 3, 1 / 255)   -- the exact 8-bit kernel, where the CPU has it
     local function run()
       local out = {}
       for _, solver in ipairs{"covariance", "randomized"} do
         local Z, m = fm.pca(X, {n_components = 8, svd_solver = solver, seed = 5})
         out[#out + 1] = {m.explained_variance, m.components:to_table(), Z:slice(19990):to_table()}
       end
+      local Z, m = fm.pca(P, {n_components = 8, svd_solver = "covariance"})
+      out[#out + 1] = {m.explained_variance, m.components:to_table(), Z:slice(4990):to_table()}
       return out
     end
     fm.set_threads(1)

@@ -37,7 +37,7 @@ static void check_finite(lua_State *L, int arg, const lfm_matrix *x)
  *   svd_solver    "auto" | "covariance" | "randomized"
  *   n_iter        power iterations ≥ 0, or -1 for scikit-learn's rule
  * → {components = k×d matrix, mean = 1×d matrix, explained_variance = {k numbers},
- *    total_variance, svd_solver = the solver used, n_iter}, and the n×k scores when want_z
+ *    total_variance, svd_solver = the solver used, n_iter, exact_8bit}, and the n×k scores when want_z
  *    (nil otherwise). */
 static int l_pca_fit(lua_State *L)
 {
@@ -103,6 +103,8 @@ static int l_pca_fit(lua_State *L)
     lua_setfield(L, -2, "svd_solver");
     lua_pushinteger(L, m->n_iter);
     lua_setfield(L, -2, "n_iter");
+    lua_pushboolean(L, m->exact_u8);
+    lua_setfield(L, -2, "exact_8bit");
     if (want_z) {
         lfm_pushmat(L, u->z);
         u->z = (fm_mat){0, 0, NULL};
@@ -180,7 +182,15 @@ static int l_pca_inverse_transform(lua_State *L)
     return 1;
 }
 
+/* pca_u8_supported() → whether this CPU runs the exact 8-bit covariance kernel (AVX-512 VNNI) */
+static int l_pca_u8_supported(lua_State *L)
+{
+    lua_pushboolean(L, fm_pca_u8_supported());
+    return 1;
+}
+
 static const luaL_Reg pca_funcs[] = {
+    {"pca_u8_supported", l_pca_u8_supported},
     {"pca_fit", l_pca_fit},
     {"pca_transform", l_pca_transform},
     {"pca_inverse_transform", l_pca_inverse_transform},

@@ -2,8 +2,9 @@
  *
  * Two solvers for the top-k principal axes of X (n×d, float32, row-major), both centring X
  * implicitly (the input is never copied or modified):
- *   covariance  C = X̃ᵀX̃ (d×d) by cblas_ssyrk on centred row chunks, chunks summed in double,
- *               then LAPACKE_dsyevr for the top k eigenpairs. Work ≈ n·d²/2 + O(d³).
+ *   covariance  C = X̃ᵀX̃ (d×d) — exactly, in integers, for 8-bit data on AVX-512 VNNI CPUs
+ *               (fm_pca_covariance_u8), else by cblas_ssyrk on centred row chunks summed in
+ *               double — then LAPACKE_dsyevr for the top k eigenpairs. Work ≈ n·d²/2 + O(d³).
  *   randomized  Halko, Martinsson & Tropp (2011), Algorithm 4.4: a Gaussian test matrix, q power
  *               iterations each re-orthonormalised by Cholesky QR (twice; Householder when that is
  *               ill-conditioned), then the SVD (double) of the small l×d matrix QᵀX̃.
@@ -39,6 +40,7 @@ typedef struct {
     double total_variance;        /* sum of the d column variances (ddof = 1) */
     fm_pca_solver solver;         /* the solver used (never AUTO) */
     int n_iter;                   /* power iterations run (randomized), else 0 */
+    int exact_u8;                 /* covariance: 1 if the exact 8-bit kernel computed it */
 } fm_pca_model;
 
 void fm_pca_model_free(fm_pca_model *m);
@@ -49,9 +51,10 @@ int fm_pca_auto_iter(int64_t n, int64_t d, int64_t k);
 int64_t fm_pca_sketch_width(int64_t n, int64_t d, int64_t k, int64_t n_oversamples);
 
 /* FM_PCA_COVARIANCE or FM_PCA_RANDOMIZED: the one with the smaller modelled time (the work above,
- * calibrated on this machine; covariance wins within 25% since it is exact), covariance for the
- * fraction mode, randomized whenever the d×d double covariance would exceed 1 GiB. */
-fm_pca_solver fm_pca_pick_solver(int64_t n, int64_t d, int64_t k, int64_t l, int q, int fraction);
+ * calibrated on this machine; covariance wins within 25% since it is exact; u8: the exact 8-bit
+ * kernel will run), covariance for the fraction mode, randomized whenever the d×d double
+ * covariance would exceed 1 GiB. */
+fm_pca_solver fm_pca_pick_solver(int64_t n, int64_t d, int64_t k, int64_t l, int q, int fraction, int u8);
 
 /* ---- stages ---- */
 
@@ -62,6 +65,21 @@ fm_status fm_pca_mean(float *mean, double *total_var, const float *x, int64_t n,
 /* cov (d×d, double; upper triangle of the row-major array, the rest left zero) = X̃ᵀX̃ where
  * X̃ = X − mean. Row blocks are centred into a float buffer, ssyrk'ed, and added in double. */
 fm_status fm_pca_covariance(double *cov, const float *x, const float *mean, int64_t n, int64_t d);
+
+/* ---- exact covariance of 8-bit data (images) ----
+ * When every value is k·scale with k an integer in 0..255 (scale 1/255: pixels/255; or 1: raw
+ * pixels), XᵀX is computed exactly in integers with AVX-512 VNNI: vpdpbusd does 64 u8×s8
+ * products per instruction, 4× the float FMA rate. Exact sums also make the result independent of
+ * the thread count and of the order of work. */
+int fm_pca_u8_supported(void);   /* this CPU has AVX-512 F, BW and VNNI */
+
+/* cov (d×d, double, upper triangle; the rest zero) = X̃ᵀX̃ = scale²·(KᵀK − colsum·colsumᵀ/n) where
+ * x = K·scale, and colsum (d) = Σᵢ K; *is_u8 = 0 (cov, colsum meaningless) as soon as a value is not
+ * k·scale for an integer k in 0..255 within a few float ulps (|x/scale − k| ≤ 5e-7·k + 1e-6).
+ * Row blocks are packed four rows interleaved, one 32-bit word per column, as vpdpbusd reads them.
+ * Exact up to the final double rounding. FM_STATUS_ARG on CPUs without VNNI. x is n×d. */
+fm_status fm_pca_covariance_u8(double *cov, int64_t *colsum, int *is_u8, const float *x, double scale,
+                               int64_t n, int64_t d);
 
 /* the top k eigenpairs of cov (d×d as left by fm_pca_covariance; destroyed): evals (k)
  * descending, clamped at 0, and components (k×d) the matching unit eigenvectors */

@@ -14,14 +14,18 @@
 --                   (covariance solver only, as scikit-learn's full solver)
 --   whiten = false  divide the scores by sqrt(explained_variance): unit-variance columns
 --   svd_solver = "auto" | "covariance" | "randomized"
---       covariance  C = X̃ᵀX̃ by float32 SYRK on centred row blocks summed in double, then the
---                   top-k eigenpairs by LAPACK dsyevr. Exact up to float rounding.
+--       covariance  C = X̃ᵀX̃, then the top-k eigenpairs by LAPACK dsyevr. When every value is
+--                   k/255 or k for an integer k in 0..255 (8-bit images, as fm.data gives them)
+--                   and the CPU has AVX-512 VNNI, XᵀX is summed exactly in integers (vpdpbusd:
+--                   4× the float rate); otherwise float32 SYRK on centred row chunks, chunks
+--                   summed in double.
 --       randomized  Halko et al.'s randomized SVD with power iterations, each re-orthonormalised
 --                   by Householder QR, as scikit-learn's randomized solver (which it picks for
 --                   PCA-80 of Fashion-MNIST).
---       auto        the one a cost model predicts faster (covariance unless d is large against
---                   n and k: for 70,000×784 it is 3× faster than randomized and exact); always
---                   covariance for a fraction, always randomized when d×d doubles exceed 1 GiB.
+--       auto        the one a cost model (src/pca.c, calibrated here) predicts faster, covariance
+--                   on near-ties since it is exact: covariance unless d is large against n and k
+--                   (Fashion-MNIST 70,000×784, k = 80: covariance, ~4× faster than randomized);
+--                   always covariance for a fraction, randomized when d×d doubles exceed 1 GiB.
 --   seed = 0            the randomized solver's Gaussian test matrix (same result for any thread count)
 --   iterated_power = "auto"  randomized power iterations ("auto": 7 if k < 0.1·min(n, d), else 4)
 --   n_oversamples = 10       randomized sketch width k + n_oversamples
@@ -35,6 +39,7 @@
 --   total_variance           sum of the column variances of X (ddof = 1)
 --   noise_variance           mean variance of the discarded directions (probabilistic PCA; 0 if none)
 --   n_components, n_samples, n_features, whiten, svd_solver (the one used), n_iter (power iterations run)
+--   exact_8bit               true when the covariance came from the exact 8-bit kernel (below)
 -- Signs follow scikit-learn's svd_flip: in each score column the entry of largest magnitude is
 -- positive, so components match scikit-learn's (full or randomized solver) up to rounding.
 -- With whiten, a direction of zero variance gets scores 0 (scikit-learn would divide by 0).
@@ -165,7 +170,7 @@ local function fit(fname, X, o, n, d, k, want_z)
     total_variance = r.total_variance,
     noise_variance = rest > 0 and math.max(0, (r.total_variance - kept) / rest) or 0,
     n_components = kk, n_samples = n, n_features = d,
-    whiten = o.whiten, svd_solver = r.svd_solver, n_iter = r.n_iter,
+    whiten = o.whiten, svd_solver = r.svd_solver, n_iter = r.n_iter, exact_8bit = r.exact_8bit,
   }, Model)
   return Z, model
 end
