@@ -95,17 +95,7 @@ local function check_k(fname, argn, o, n, d)
   return k
 end
 
--- a raw core call whose argument errors read as the public function's, at the user's call site
-local function call(fname, f, ...)
-  local ok, r1, r2 = pcall(f, ...)
-  if not ok then
-    if type(r1) == "string" then
-      r1 = r1:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. fname .. "'")
-    end
-    error(r1, 3)
-  end
-  return r1, r2
-end
+local call = U.call   -- core argument errors read as the public function's
 
 -- ---------------------------------------------------------------- the model
 
