@@ -12,8 +12,8 @@ LINK        = -shared -fopenmp -Wl,-z,nodelete $(SAN) $(LDFLAGS)
 MULTIARCH  ?= $(shell $(CC) -print-multiarch)
 OPENBLAS_DIR ?= /usr/lib/$(MULTIARCH)/openblas-openmp
 OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
-override CFLAGS += -I$(OPENBLAS_INC)
-LIBS        = -L$(OPENBLAS_DIR) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_DIR) -lopenblas -llapacke -lz -lm
+override CFLAGS += -I$(OPENBLAS_INC) $(shell pkg-config --cflags cairo 2>/dev/null)
+LIBS        = -L$(OPENBLAS_DIR) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_DIR) -lopenblas -llapacke -lcairo -lz -lm
 BUILD      ?= build
 SRC_CORE    = $(filter-out src/boot.c,$(wildcard src/*.c))
 OBJ_CORE    = $(SRC_CORE:src/%.c=$(BUILD)/obj/%.o)
@@ -29,7 +29,7 @@ RUN_ENV     = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPAT
 BUSTED      = $(LUA) /usr/bin/busted
 
 DEB_PKGS    = build-essential pkg-config lua5.4 liblua5.4-dev lua-busted luarocks lua-cjson lua-argparse \
-              libopenblas-openmp-dev liblapacke-dev zlib1g-dev dataset-fashion-mnist parallel
+              libopenblas-openmp-dev liblapacke-dev libcairo2-dev zlib1g-dev dataset-fashion-mnist parallel
 BENCH_PKGS  = python3-sklearn umap-learn python3-fastcluster python3-torch python3-pynndescent \
               python3-threadpoolctl
 

@@ -49,5 +49,6 @@ void lfm_open_umap(lua_State *L);
 void lfm_open_hdbscan(lua_State *L);
 void lfm_open_optics(lua_State *L);
 void lfm_open_ae(lua_State *L);
+void lfm_open_plot(lua_State *L);
 
 #endif

@@ -683,6 +683,7 @@ int luaopen_fmclust_core(lua_State *L)
     lfm_open_hdbscan(L);
     lfm_open_optics(L);
     lfm_open_ae(L);
+    lfm_open_plot(L);
     lua_pushliteral(L, FM_VERSION);
     lua_setfield(L, -2, "version");
     /* the metatables, so Lua code can add methods written in Lua */

@@ -143,5 +143,6 @@ end
 package.loaded["fmclust"] = M
 M.sweep = require "fmclust.sweep"
 M.report = require "fmclust.report"
+M.plot = require "fmclust.plot"
 
 return M

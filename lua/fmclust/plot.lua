@@ -1,0 +1,2 @@
+-- fmclust.plot — placeholder until the plotting module lands
+return {}
