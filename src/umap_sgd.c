@@ -4,7 +4,8 @@
  *   2. fit: the head vertices in fixed slices of 2,048, slice after slice; inside a slice every
  *      head j runs in parallel (any schedule): for each of its edges due this epoch, the
  *      attraction to the tail, then int((epoch − next_neg)/epochs_per_negative) repulsions from
- *      vertices drawn from stream (seed, epoch·n + j); gradients clipped at ±4. Only row j and
+ *      vertices drawn from stream (seed, epoch·n + j), all at the head's position after the
+ *      attraction and applied together; gradients clipped at ±4. Only row j and
  *      j's own edge counters are written; other slices are read live (no one writes them
  *      meanwhile), the head's own slice from a copy taken when the slice started.
  *   transform: the tails are the fixed training embedding, one slice of all new points.
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#define FM_UMAP_MAX_SGD_DIM 64
 
 static inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
 
@@ -158,6 +161,13 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                     fm_rng_init(&r, o->seed, (uint64_t)n * (uint64_t)nh + (uint64_t)j);
                     rng_ready = 1;
                 }
+                /* the repulsions of this edge are all taken at the head's position before them
+                 * and applied together: independent samples overlap in the core instead of one
+                 * long chain of dependent loads, powers and divisions (umap-learn applies each
+                 * before drawing the next; each moves the head by at most 4·alpha) */
+                float acc[FM_UMAP_MAX_SGD_DIM];
+                int use_acc = dim <= FM_UMAP_MAX_SGD_DIM;
+                if (use_acc) for (int64_t c = 0; c < dim; c++) acc[c] = 0.0f;
                 for (int p = 0; p < nneg; p++) {
                     /* draw the next batch of samples first and prefetch their rows: the draws
                      * are the same stream in the same order, only the loads overlap */
@@ -177,9 +187,14 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                     if (dn > 0.0f) rc = 2.0f * gamma * b / ((0.001f + dn) * (a * POWB(dn) + 1.0f));
                     else if (kk == j) continue;
                     else rc = 0.0f;
-                    for (int64_t c = 0; c < dim; c++)
-                        cur[c] += (rc > 0.0f ? clip4(rc * (cur[c] - q[c])) : 4.0f) * alpha;
+                    if (use_acc)
+                        for (int64_t c = 0; c < dim; c++)
+                            acc[c] += rc > 0.0f ? clip4(rc * (cur[c] - q[c])) : 4.0f;
+                    else
+                        for (int64_t c = 0; c < dim; c++)
+                            cur[c] += (rc > 0.0f ? clip4(rc * (cur[c] - q[c])) : 4.0f) * alpha;
                 }
+                if (use_acc) for (int64_t c = 0; c < dim; c++) cur[c] += acc[c] * alpha;
                 eonns[e] += nneg * epns[e];
             }
         }
