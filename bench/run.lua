@@ -16,7 +16,7 @@ while arg[i] do
 end
 
 -- every case, in the order the table is printed; each file returns {name, work, run(ctx) → row}
-local CASES = {"sgemm", "pca", "kmeans", "nmf", "gmm", "ward", "knn", "umap", "hdbscan", "optics", "ae", "ae_conv"}
+local CASES = {"sgemm", "pca", "kmeans", "nmf", "gmm", "ward", "knn", "umap", "hdbscan", "optics", "ae", "ae_conv", "plot"}
 
 local cache = "bench/results/cache"
 os.execute("mkdir -p " .. cache)

@@ -184,6 +184,7 @@ static double *check_numbers(lua_State *L, int arg, lua_Integer *n)
 
 static int canvas_path(lua_State *L)
 {
+    lua_settop(L, 7);   /* fixed argument slots: the arrays below are pushed above them */
     lfm_canvas *u = check_canvas(L, 1);
     lua_Integer nx = 0, ny = 0;
     double *xs = check_numbers(L, 2, &nx);
@@ -280,6 +281,7 @@ static double field_number(lua_State *L, int tbl, int arg, const char *k, double
 /* cv:points(E, cx, cy, labels|nil, style, frame) → number of points skipped (NaN/Inf) */
 static int canvas_points(lua_State *L)
 {
+    lua_settop(L, 7);   /* fixed argument slots: temporaries are pushed above them */
     lfm_canvas *u = check_canvas(L, 1);
     lfm_matrix *e = lfm_checkmatrix(L, 2);
     lua_Integer cx = luaL_checkinteger(L, 3), cy = luaL_checkinteger(L, 4);
@@ -337,6 +339,8 @@ static int canvas_points(lua_State *L)
     double seed = field_number(L, 6, 6, "seed", 0, 0);
     luaL_argcheck(L, size > 0 && size <= 100, 6, "style.size must be in (0, 100]");
     luaL_argcheck(L, alpha >= 0 && alpha <= 1, 6, "style.alpha must be in [0, 1]");
+    luaL_argcheck(L, seed >= 0 && seed <= 9007199254740992.0 && seed == floor(seed), 6,
+                  "style.seed must be an integer in 0..2^53");
     fm_plot_frame f;
     f.x0 = field_number(L, 7, 7, "x0", 0, 1);
     f.y0 = field_number(L, 7, 7, "y0", 0, 1);

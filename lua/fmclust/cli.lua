@@ -2,7 +2,8 @@
 --
 --   fmclust sweep CONFIG.lua [--shard i/n] [--quick] [--out DIR]   run a sweep, print its table
 --   fmclust merge DIR... [--out DIR]                               combine shard outputs
---   fmclust report DIR [--format md|csv|json] [--compare seed]     tables of a results directory
+--   fmclust report DIR [--format md|csv|json] [--compare seed]     tables of a results directory,
+--                  [--html PATH | --no-html] [--data X --truth Y]   and its HTML page (DIR/report.html)
 --   fmclust embed --method umap --n-components 10 --out emb.npy [DATA]
 --   fmclust cluster --method ward --n-clusters 10 [--out labels.npy] [--truth y.npy] EMB.npy
 --   fmclust score TRUTH.npy LABELS.npy
@@ -148,6 +149,22 @@ local function cmd_report(a)
   elseif fmt == "csv" then io.stdout:write(report.csv(rows))
   else io.stdout:write(report.json(rows)) end
   if a.compare then io.stdout:write("\n", report.compare(rows, a.compare):markdown()) end
+  -- the HTML page beside rows.jsonl (or at --html), unless --no-html
+  -- (an explicit --html that fails is an error; the default page failing is only a warning)
+  if not a.no_html and #rows > 0 then
+    if a.data == nil and a.truth ~= nil then fail("--truth needs --data") end
+    local opts = {path = a.html, data = a.data, truth = a.truth, compare = a.compare or "seed"}
+    local ok, out, info = pcall(require("fmclust.html").html, a.dir, opts)
+    if ok then
+      local drawn = 0
+      for _, f in ipairs(info.figures) do if f.drawn then drawn = drawn + 1 end end
+      io.stderr:write(("fmclust: wrote %s (%d of %d figures)\n"):format(out, drawn, #info.figures))
+    elseif a.html or a.data then
+      fail("%s", clean(out))
+    else
+      io.stderr:write(("fmclust: no HTML page: %s\n"):format(clean(out)))
+    end
+  end
   return EXIT_OK
 end
 
@@ -287,10 +304,15 @@ function M.parser()
   m:option("-o --out", "Output directory (default: the shards' common parent).")
   m:flag("-q --quiet", "No notes on stderr.")
 
-  local r = p:command("report", "Print the table of a results directory.")
+  local r = p:command("report", "Print the table of a results directory and write its HTML page (DIR/report.html).")
   r:argument("dir", "Results directory or rows.jsonl.")
   r:option("-f --format", "Output format."):choices{"md", "csv", "json"}:default("md")
   r:option("--compare", "Compare with the study's annexe (seed) or another results directory.")
+  r:option("--html", "Where to write the HTML page (default: report.html beside rows.jsonl).")
+  r:flag("--no-html", "Do not write the HTML page.")
+  r:option("--data", "The data, for the page's figures: fashion-mnist[:all|train|test], X.npy or .csv "
+    .. "(default: Fashion-MNIST when the rows' data hash matches it).")
+  r:option("--truth", "True labels (.npy) of --data.")
 
   local e = p:command("embed", "Reduce the dimension of a data set and save the embedding as .npy.")
   e:argument("data", "A .npy/.csv/IDX file, or fashion-mnist[:all|train|test].", "fashion-mnist"):args("?")

@@ -367,4 +367,6 @@ function Cmp:markdown()
 end
 Cmp.__tostring = Cmp.markdown
 
+M.html = function(...) return require("fmclust.html").html(...) end   -- the HTML page (fmclust/html.lua), loaded on first use
+
 return M
