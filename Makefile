@@ -33,7 +33,7 @@ DEB_PKGS    = build-essential pkg-config lua5.4 liblua5.4-dev lua-busted luarock
 BENCH_PKGS  = python3-sklearn umap-learn python3-fastcluster python3-torch python3-pynndescent \
               python3-threadpoolctl
 
-.PHONY: all test test-asan run quickstart bench bench-deps data deps install clean
+.PHONY: all test test-asan run quickstart best report-check bench bench-deps data deps install clean
 
 all: $(BUILD)/fmclust/core.so $(BUILD)/fmclust/boot.so
 
@@ -66,6 +66,14 @@ run: deps all
 
 quickstart: all
 	$(RUN_ENV) $(LUA) examples/quickstart.lua
+
+# the pipeline of docs/beyond.md, raw pixels → labels (SEED=n picks the seed)
+best: deps all
+	$(RUN_ENV) $(LUA) examples/best.lua $(if $(SEED),--seed $(SEED))
+
+# opens a small sweep's HTML report in headless Chromium (installs Debian's chromium if missing)
+report-check: all
+	$(RUN_ENV) sh tools/report-check.sh
 
 bench: all
 	$(RUN_ENV) $(LUA) bench/run.lua $(if $(QUICK),--quick)

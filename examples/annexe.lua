@@ -78,6 +78,14 @@ local config = {
   split = "all",
   seeds = {0},
   compare = "seed",
+  -- results/annexe/report.html: the table, the study beside it, pictures; the 10-d dense
+  -- autoencoder saved by the sweep draws the reconstructions
+  html = function(dir)
+    local p = io.popen(("ls %s/cache/ae-10-*.model 2>/dev/null"):format(dir))
+    local model = p:read("l")
+    p:close()
+    return {ae = model}
+  end,
   grids = {
     -- the study's annexe: 3 clusterers × (raw + 5 reducers × 3 dimensions) = 48 rows
     {reducers = study_reducers, clusterers = study_clusterers},

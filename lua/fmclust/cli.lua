@@ -96,6 +96,13 @@ local function run_sweep(cfg, a)
     io.stdout:write("\n", cmp:markdown())
     write_file(res.dir .. "/compare.md", cmp:markdown())
   end
+  -- the config's html = true (or {options of fm.report.html}): the sweep's HTML page
+  if cfg.html and not (res.plan.shard and res.plan.shard.n > 1) and #rows > 0 then
+    local opts = type(cfg.html) == "table" and cfg.html or {}
+    if type(cfg.html) == "function" then opts = cfg.html(res.dir, {quick = quick}) end
+    local ok, out = pcall(require("fmclust.html").html, res.dir, opts)
+    io.stderr:write(ok and ("fmclust: wrote %s\n"):format(out) or ("fmclust: no HTML page: %s\n"):format(tostring(out)))
+  end
   if res.skipped > 0 then
     io.stderr:write(("fmclust: %d rows not run (algorithms missing from this build: %s)\n")
       :format(res.skipped, table.concat(res.unavailable, "; ")))

@@ -349,7 +349,7 @@ local function ae_runner(kind)
     local model, fit = ae_parts(kind, select(2, X:shape()), p)
     local ae = fm.autoencoder(model)
     ae:fit(X, fit)
-    return ae:encode(X)
+    return ae:encode(X), ae
   end
 end
 
@@ -373,8 +373,10 @@ M.registry = {
     pca = {fn = "pca", seeded = true, label = "pca"},
     nmf = {fn = "nmf", seeded = true, label = "nmf"},
     umap = {fn = "umap", seeded = true, label = umap_label},
-    ae = {requires = "autoencoder", seeded = true, label = "ae", run = ae_runner("dense"), probe = ae_probe("dense")},
-    cae = {requires = "autoencoder", seeded = true, label = "cae", run = ae_runner("conv"), probe = ae_probe("conv")},
+    ae = {requires = "autoencoder", seeded = true, label = "ae", run = ae_runner("dense"), probe = ae_probe("dense"),
+          save_model = function(ae, path) ae:save(path) end},
+    cae = {requires = "autoencoder", seeded = true, label = "cae", run = ae_runner("conv"), probe = ae_probe("conv"),
+           save_model = function(ae, path) ae:save(path) end},
   },
   clusterer = {
     kmeans = {fn = "kmeans", seeded = true, label = "k-means"},
@@ -1003,6 +1005,12 @@ function run_impl(config, opts, state)
       save_cached(base, Z, {key = key, reducer = spec_json(spec), seed = spec.seeded and seed or nil,
                             data_hash = dhash, n = zn, n_components = zd, seconds = secs, peak_mb = peak,
                             created = os.date("!%Y-%m-%dT%H:%M:%SZ")})
+      -- the trained model beside its embedding (the autoencoders: the HTML report draws its
+      -- reconstructions); a failure here costs only that picture
+      if def.save_model and r2 ~= nil then
+        local okm, err = pcall(def.save_model, r2, base .. ".model")
+        if not okm then log("could not save the model beside %s.npy: %s", base, tostring(err)) end
+      end
     end
     return Z, {seconds = secs, peak_mb = peak, cached = false}
   end
