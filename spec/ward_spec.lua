@@ -90,6 +90,58 @@ local function brute_mst(rows)
   return w
 end
 
+-- Ward by Lance–Williams on squared distances (no square roots until the end), for the
+-- high-dimensional cases: returns the heights in merge order and the merges as pairs of
+-- 1-based representatives (the cluster lives on at the first).
+local function brute_ward_sq(rows)
+  local n, d = #rows, #rows[1]
+  local D, size, alive = {}, {}, {}
+  for i = 1, n do D[i], size[i], alive[i] = {}, 1, true end
+  for i = 1, n do
+    local ri = rows[i]
+    for j = i + 1, n do
+      local rj, s = rows[j], 0
+      for k = 1, d do local v = ri[k] - rj[k]; s = s + v * v end
+      D[i][j], D[j][i] = s, s
+    end
+  end
+  local heights, merges = {}, {}
+  for _ = 1, n - 1 do
+    local bi, bj, best = nil, nil, math.huge
+    for i = 1, n do
+      if alive[i] then
+        local Di = D[i]
+        for j = i + 1, n do
+          if alive[j] and Di[j] < best then bi, bj, best = i, j, Di[j] end
+        end
+      end
+    end
+    heights[#heights + 1] = math.sqrt(math.max(best, 0))
+    merges[#merges + 1] = {bi, bj}
+    local ni, nj = size[bi], size[bj]
+    for k = 1, n do
+      if alive[k] and k ~= bi and k ~= bj then
+        local nk = size[k]
+        local v = ((nk + ni) * D[k][bi] + (nk + nj) * D[k][bj] - nk * best) / (nk + ni + nj)
+        D[k][bi], D[bi][k] = v, v
+      end
+    end
+    size[bi], alive[bj] = ni + nj, false
+  end
+  return heights, merges
+end
+
+-- the partition (a table of representatives by row) after the first n − k brute-force merges
+local function brute_cut(n, merges, k)
+  local up = {}
+  for i = 1, n do up[i] = i end
+  local function find(i) while up[i] ~= i do i = up[i] end return i end
+  for r = 1, n - k do up[find(merges[r][2])] = find(merges[r][1]) end
+  local out = {}
+  for i = 1, n do out[i] = find(i) end
+  return out
+end
+
 local function close(a, b, rel)
   return math.abs(a - b) <= rel * math.max(math.abs(a), math.abs(b), 1e-300)
 end
@@ -167,10 +219,13 @@ describe("fm.ward", function()
   end)
 
   it("equals a brute-force Lance–Williams Ward on small random data", function()
-    -- d = 40: the tree holds 32 principal coordinates only and bounds the rest; n = 300 spans
-    -- three leaves, so whole subtrees are pruned
+    -- d ≤ 48: the tree holds all principal coordinates (d = 1: a one-coordinate tree); d = 49
+    -- and 60: 48 of them and the residual norm; n = 300 spans three leaves, so whole subtrees
+    -- are pruned
     for _, case in ipairs{{n = 40, d = 3, seed = 1}, {n = 50, d = 7, seed = 2}, {n = 30, d = 20, seed = 3},
-                          {n = 35, d = 2, seed = 4}, {n = 300, d = 6, seed = 5}, {n = 300, d = 40, seed = 6}} do
+                          {n = 35, d = 2, seed = 4}, {n = 300, d = 6, seed = 5}, {n = 300, d = 40, seed = 6},
+                          {n = 60, d = 1, seed = 8}, {n = 200, d = 49, seed = 9},
+                          {n = 300, d = 60, seed = 10}} do
       local Xr = random_matrix(case.n, case.d, case.seed)
       local ref = brute_ward(Xr:to_table())   -- the float32 values the core sees
       table.sort(ref)
@@ -209,6 +264,60 @@ describe("fm.ward", function()
       cent[a], cent[b], size[a], size[b] = nil, nil, nil, nil
       cent[#rows + r - 1], size[#rows + r - 1] = c, na + nb
     end
+  end)
+
+  -- High-dimensional data go through the bounds that matter for images: a tree on 48 principal
+  -- coordinates plus the norm of the residual outside them (d > 48), and a second bound on
+  -- min(192, d/2) principal coordinates plus their residual norm (d ≥ 98). A bound that ever
+  -- excluded a true nearest neighbour would change a merge, so the heights and cuts are compared
+  -- with the Lance–Williams brute force on the same float32 values.
+  -- ties: the number of leading zero-height merges, whose order (and so cuts among them) is free
+  local function check_against_brute(Xr, label, ties)
+    local rows = Xr:to_table()
+    local n = #rows
+    local ref, merges = brute_ward_sq(rows)
+    local res = fm.ward(Xr, {n_clusters = 1})
+    local sorted = {}
+    for i, h in ipairs(ref) do sorted[i] = h end
+    table.sort(sorted)
+    for i = 1, n - 1 do
+      assert.is_true(close(res.heights[i], sorted[i], 1e-9),
+        ("%s: height %d: %.15g vs brute force %.15g"):format(label, i, res.heights[i], sorted[i]))
+    end
+    for _, k in ipairs{2, 3, 7, 20, n // 4, n // 2, n - (ties or 1)} do
+      assert.is_true(same_partition(brute_cut(n, merges, k), fm.cut(res.linkage, k)),
+        ("%s: the %d-cluster cut differs from the brute force's"):format(label, k))
+    end
+    return res
+  end
+
+  it("equals the brute force on 400 real images (784-d: both bounds)", function()
+    local Xt = fm.data.fashion_mnist{split = "test"}
+    local idx = {}
+    for i = 1, 400 do idx[i] = 17 * i end   -- spread over the file: all ten classes
+    check_against_brute(Xt:rows(idx), "images")
+  end)
+
+  it("equals the brute force on random data, with and without the second bound", function()
+    -- d = 90: tree on 48 principal coordinates and the residual norm, then the exact distance;
+    -- d = 200 and 300: also the bound on 100 and 150 coordinates. A flat spectrum makes the
+    -- residuals large and the bounds weak, so most candidates reach the later stages.
+    check_against_brute(fm.matrix.random(300, 90, {seed = 30, distribution = "normal"}), "normal 300x90")
+    check_against_brute(fm.matrix.random(300, 200, {seed = 31, distribution = "normal"}), "normal 300x200")
+    check_against_brute(random_matrix(300, 300, 32), "uniform 300x300")
+  end)
+
+  it("equals the brute force far from the origin and with duplicate rows in high dimension", function()
+    -- an offset of 1000 tests the centring of the principal coordinates (a residual computed
+    -- from uncentred sums would lose its digits); duplicates make exact zero-height ties, which
+    -- leave the same clusters in any order, so the heights after them are unique again
+    local rows = random_matrix(240, 300, 33):to_table()
+    for i = 1, 60 do rows[#rows + 1] = {table.unpack(rows[(i * 7) % 240 + 1])} end
+    for _, r in ipairs(rows) do for j = 1, #r do r[j] = r[j] + 1000 end end
+    local res = check_against_brute(fm.matrix(rows), "offset, duplicates", 60)
+    local zeros = 0
+    for _, h in ipairs(res.heights) do if h == 0 then zeros = zeros + 1 end end
+    assert.are.equal(60, zeros)
   end)
 
   it("cut(linkage, k) re-cuts without recomputing and matches the direct labels", function()
@@ -299,6 +408,13 @@ describe("fm.ward", function()
         for i = 1, #t do sum = (sum * 31 + t[i][1] + 7 * t[i][2]) % 1000000007 end
         print(m, sum, table.concat(s, ";"))
       end
+      -- 784-d images: the principal coordinates (BLAS), the bounds and the parallel queries
+      local idx = {}
+      for i = 1, 3000 do idx[i] = 3 * i end
+      local t = fm.ward(fm.data.fashion_mnist{split = "test"}:rows(idx), {n_clusters = 10}).linkage:to_table()
+      local sum = 0
+      for i = 1, #t do sum = (sum * 31 + t[i][1] + 7 * t[i][2]) % 1000000007 end
+      print("images", sum, ("%.9g %.9g"):format(t[1500][3], t[#t][3]))
     ]]
     local out1, ok1 = H.run_lua(code, {OMP_NUM_THREADS = "1"})
     local out2, ok2 = H.run_lua(code, {OMP_NUM_THREADS = "2"})

@@ -29,12 +29,30 @@
  * rounding is covered by a margin (keep, slack below) and only ever widens the search.
  *
  * The tree holds the centroids in the coordinates of the principal axes of X — all of them for
- * d ≤ WT_KMAX (a rotation: axis-aligned boxes fit the data better), the top WT_KMAX otherwise.
- * An orthonormal projection never lengthens a vector, so tree distances bound the true ones from
- * below (with a safety margin for rounding), and the exact distance is computed from the full
- * centroids only for the candidates the bound cannot exclude. Every distance that decides a merge
- * is computed in double from the original coordinates: the rotation changes the speed, never
- * the result.
+ * d ≤ WT_KMAX (a rotation: axis-aligned boxes fit the data better), otherwise the top WT_KMAX
+ * and one more coordinate, the norm r of the centred centroid's residual outside their span P.
+ * Splitting c_a − c_b along P and its complement, ‖c_a − c_b‖² ≥ ‖P(c_a − c_b)‖² + (r_a − r_b)²
+ * (the triangle inequality in the complement), so tree distances bound the true ones from below
+ * (with a safety margin for rounding, keep and slack below). On Fashion-MNIST the residual cuts
+ * the candidates that pass a 32-axis tree by a sixth; but 48 axes hold only 86 % of the
+ * variance, and most candidates are still far. A second bound of the same form on the top
+ * k2 = min(WT_K2, d/2) axes (95 % for 192) sorts them out, from float copies in one row per
+ * cluster (832 bytes for 192 axes, against 3 KB for a 784-d row of X or 6 KB for a double
+ * centroid): at 20,000 images, 104 candidates per query pass the tree and 11 the second bound.
+ * The exact distance is computed from the full centroids only for those, in WT_LANES fixed
+ * partial sums (vector speed, the same bits whatever the thread count). Every distance that
+ * decides a merge is computed in double from the original coordinates: rotations and bounds
+ * change the speed, never the result.
+ *
+ * A query's leaf scan checks after every WT_EARLY coordinates (the widest axes come first)
+ * whether any entry can still pass, and most leaves are left there; the entries that pass are
+ * checked by increasing bound, so the nearest shrink the search radius first.
+ *
+ * Memory: a cluster of one point is its row of X (float, converted exactly), so only clusters
+ * of ≥ 2 points need a double centroid; they are disjoint, at most n/2 at once, and their rows
+ * are recycled (the pool's pages are touched only when used). With the principal coordinates
+ * (double, so that averaging them at merges does not drift) and the float copies, Ward on
+ * 70,000×784 needs ~300 MB besides X (a 784-d double per point alone would be 440 MB).
  *
  * Ties: a query returns the smallest cluster index among the nearest (ties of the Ward distance
  * are rare but duplicate points make them). Merged clusters live on at the larger index, like
@@ -47,21 +65,41 @@
  */
 #include "ward.h"
 
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WT_LEAF 128         /* entries per kd-tree leaf (vector lanes of the leaf scan) */
-#define WT_KMAX 32          /* tree on all coordinates up to this d, else on this many principal axes */
+#define WT_KMAX 48          /* tree on all coordinates up to this d, else on this many principal axes */
+#define WT_K2 192           /* second bound: this many principal axes (at most d/2; on if > WT_KMAX) */
+#define WT_BLOCK 2048       /* rows centred at a time for the principal axes and coordinates */
+#define WT_SAMPLE 16384     /* rows that the principal axes are computed from, at most */
+#define WT_EARLY 8          /* leaf scan: look for an empty leaf after every this many coordinates */
+#define WT_AHEAD 4          /* candidates whose second-bound rows are prefetched ahead */
+#define WT_LANES 16         /* fixed partial sums of the exact distance (two AVX-512 double vectors) */
 #define WT_REBUILD 0.9      /* rebuild when the active clusters fall to this share of the last build */
 #define WT_QUANTILE 0.25    /* share of the unknown neighbours queried per round (smallest bounds) */
 #define WT_STACK 256        /* DFS stack: ≤ 2 entries per level, and the depth is < 40 for n < 2^40 */
 
 typedef struct {
-    int64_t n, d, k;
+    int64_t n, d;
+    int64_t k;           /* tree coordinates: kp principal ones, then the residual norm when d > kp */
+    int64_t kp;          /* principal coordinates in the tree */
+    int64_t k2;          /* principal coordinates kept per centroid (≥ kp; > kp: second bound on) */
     int64_t kb;          /* box stride: k rounded up to a multiple of 16 (vector width) */
-    double *cen;         /* n×d centroids by slot (slot = the cluster's largest point index) */
-    double *pc;          /* n×k centred principal coordinates of the centroids, by slot */
+    const float *x;      /* n×d input: the centroid of a single point is its row */
+    double *cen;         /* (n/2 + 1)×d: the centroids of clusters of ≥ 2 points, one row each */
+    int32_t *crow;       /* n: slot (the cluster's largest point index) → its cen row, −1: a point */
+    int32_t *freerow;    /* stack of unused cen rows */
+    int64_t nfree;
+    double *pc;          /* n×k2 centred principal coordinates of the centroids, by slot */
+    double *mu;          /* d column means: the centre of the principal coordinates */
+    int64_t s2;          /* row stride of pf: k2 + 1 rounded up to a multiple of 16 */
+    float *pf;           /* n×s2 by slot: the k2 principal coordinates, then the norm of the centred
+                          * centroid outside their span, then zeros (the second bound's vectors) */
     double keep, slack;  /* from a float tree distance s: keep·s − slack ≤ the true dist² */
     int64_t cap;         /* positions: leaves × WT_LEAF; position p is lane p % L of leaf p / L */
     int64_t nleaves;
@@ -84,7 +122,7 @@ typedef struct {
 
 static void wt_free(wtree *t)
 {
-    fm_free(t->cen); fm_free(t->pc);
+    free(t->cen); fm_free(t->crow); fm_free(t->freerow); fm_free(t->pc); fm_free(t->mu); fm_free(t->pf);
     fm_free(t->tc); fm_free(t->tc2);
     fm_free(t->tinv); fm_free(t->tinv2);
     fm_free(t->ts); fm_free(t->ts2);
@@ -266,8 +304,13 @@ static void wt_build(wtree *t)
     t->built = t->active;
 }
 
+/* not declared by every cblas.h */
+extern int openblas_get_num_threads(void);
+extern void openblas_set_num_threads(int);
+
 /* the column means mu (d) and the top k principal axes of x (rows of pbasis, k×d, orthonormal
- * to working precision) */
+ * to working precision), the axes from at most WT_SAMPLE evenly spaced rows. Only the speed
+ * depends on the axes: every bound built on them holds for any orthonormal rows. */
 static fm_status wt_basis(double *pbasis, double *mu, const float *x, int64_t n, int64_t d, int64_t k)
 {
     fm_status s = FM_STATUS_NOMEM;
@@ -276,23 +319,93 @@ static fm_status wt_basis(double *pbasis, double *mu, const float *x, int64_t n,
     double *w = fm_alloc((size_t)d, sizeof(double));
     double *z = fm_alloc((size_t)(d * k), sizeof(double));
     lapack_int *sup = fm_alloc((size_t)(2 * k), sizeof(lapack_int));
-    if (!g || !c || !w || !z || !sup) goto done;
-    fm_gemm(g, x, x, d, d, n, 1, 0, 1.0f, 0.0f);   /* XᵀX */
+    float *blk = fm_alloc((size_t)(WT_BLOCK * d), sizeof(float));
+    if (!g || !c || !w || !z || !sup || !blk) goto done;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++) mu[j] += x[i * d + j];
     for (int64_t j = 0; j < d; j++) mu[j] /= (double)n;
+    /* the scatter matrix of the centred sample (upper triangle), a block at a time: centring
+     * first keeps the axes meaningful when the data sit far from the origin */
+    int64_t ns = n < WT_SAMPLE ? n : WT_SAMPLE;
+    for (int64_t i0 = 0; i0 < ns; i0 += WT_BLOCK) {
+        int64_t m = ns - i0 < WT_BLOCK ? ns - i0 : WT_BLOCK;
+        for (int64_t i = 0; i < m; i++) {
+            const float *xi = x + (i0 + i) * n / ns * d;
+            for (int64_t j = 0; j < d; j++) blk[i * d + j] = (float)((double)xi[j] - mu[j]);
+        }
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (blasint)d, (blasint)m, 1.0f, blk, (blasint)d,
+                    i0 == 0 ? 0.0f : 1.0f, g, (blasint)d);
+    }
     for (int64_t i = 0; i < d; i++)
-        for (int64_t j = 0; j < d; j++) c[i * d + j] = (double)g[i * d + j] - (double)n * mu[i] * mu[j];
+        for (int64_t j = i; j < d; j++) c[i * d + j] = g[i * d + j];
+    /* LAPACK's many small BLAS calls on one thread: on a shared machine, a team of threads
+     * meeting at every call is far slower than one thread (seconds instead of a tenth) */
+    int bt = openblas_get_num_threads(), ot = omp_get_max_threads();
+    openblas_set_num_threads(1);
     lapack_int found = 0;
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)d, c, (lapack_int)d, 0.0, 0.0,
                                      (lapack_int)(d - k + 1), (lapack_int)d, 0.0, &found, w, z, (lapack_int)k, sup);
+    openblas_set_num_threads(bt);   /* the OpenMP build resets OpenMP's count too: restore both */
+    omp_set_num_threads(ot);
     if (info != 0 || found != k) { s = FM_STATUS_NUMERIC; goto done; }
     for (int64_t a = 0; a < k; a++)   /* eigenvalues come ascending: largest axis first */
         for (int64_t j = 0; j < d; j++) pbasis[a * d + j] = z[j * k + (k - 1 - a)];
     s = FM_STATUS_OK;
 done:
-    fm_free(g); fm_free(c); fm_free(w); fm_free(z); fm_free(sup);
+    fm_free(g); fm_free(c); fm_free(w); fm_free(z); fm_free(sup); fm_free(blk);
     return s;
+}
+
+/* Σ (y_j − x_j)² in double, in WT_LANES fixed partial sums added in a fixed order: vector speed,
+ * and the same bits whoever asks and however the compiler vectorises. Float inputs convert
+ * exactly, so the mixed versions give the bits of the double one on converted copies (and every
+ * version is symmetric in x, y). */
+#define LANE_DIST2(name, TX, TY)                                                                 \
+    static double name(const TX *x, const TY *y, int64_t d)                                      \
+    {                                                                                            \
+        double acc[WT_LANES] = {0};                                                              \
+        int64_t j = 0;                                                                           \
+        for (; j + WT_LANES <= d; j += WT_LANES)                                                 \
+            for (int l = 0; l < WT_LANES; l++) {                                                 \
+                double v = (double)y[j + l] - (double)x[j + l];                                  \
+                acc[l] += v * v;                                                                 \
+            }                                                                                    \
+        for (int l = 0; j + l < d; l++) {                                                        \
+            double v = (double)y[j + l] - (double)x[j + l];                                      \
+            acc[l] += v * v;                                                                     \
+        }                                                                                        \
+        for (int w = WT_LANES / 2; w > 0; w /= 2)                                                \
+            for (int l = 0; l < w; l++) acc[l] += acc[l + w];                                    \
+        return acc[0];                                                                           \
+    }
+LANE_DIST2(lane_dist2, double, double)
+LANE_DIST2(lane_dist2_fd, float, double)
+LANE_DIST2(lane_dist2_ff, float, float)
+
+/* Write the tree coordinates of slot (at tree position pos) and its residual beyond the k2 axes,
+ * from its centroid and principal coordinates. The residual norm r = ‖(I − PᵀP)(c − μ)‖ comes
+ * from ‖c − μ‖² − ‖P(c − μ)‖², both sums of squares in double. Returns ‖c − μ‖². */
+static double wt_place(wtree *t, int64_t slot, int64_t pos)
+{
+    const double *g = t->pc + slot * t->k2;
+    int64_t r = t->crow[slot];
+    double sq = r < 0 ? lane_dist2_fd(t->x + slot * t->d, t->mu, t->d) : lane_dist2(t->mu, t->cen + r * t->d, t->d);
+    double p = 0;
+    for (int64_t j = 0; j < t->kp; j++) {
+        p += g[j] * g[j];
+        t->tc[wt_at(t->k, pos, j)] = (float)g[j];
+    }
+    if (t->k > t->kp) t->tc[wt_at(t->k, pos, t->kp)] = (float)sqrt(sq > p ? sq - p : 0);
+    if (t->k2 > t->kp) {
+        float *h = t->pf + slot * t->s2;
+        for (int64_t j = 0; j < t->kp; j++) h[j] = (float)g[j];
+        for (int64_t j = t->kp; j < t->k2; j++) {
+            p += g[j] * g[j];
+            h[j] = (float)g[j];
+        }
+        h[t->k2] = (float)sqrt(sq > p ? sq - p : 0);
+    }
+    return sq;
 }
 
 static fm_status wt_init(wtree *t, const float *x, int64_t n, int64_t d)
@@ -300,15 +413,27 @@ static fm_status wt_init(wtree *t, const float *x, int64_t n, int64_t d)
     memset(t, 0, sizeof *t);
     t->n = n;
     t->d = d;
-    t->k = d > WT_KMAX ? WT_KMAX : d;
+    t->kp = d > WT_KMAX ? WT_KMAX : d;
+    t->k = t->kp + (d > t->kp);
+    t->k2 = d / 2 < WT_K2 ? d / 2 : WT_K2;   /* a check of k2 floats against up to d doubles */
+    if (t->k2 < t->kp) t->k2 = t->kp;
     t->kb = (t->k + 15) / 16 * 16;
-    int64_t k = t->k;
+    int64_t k = t->k, k2 = t->k2;
     int64_t depth = 0, leaves = (n + WT_LEAF - 1) / WT_LEAF;
     while (((int64_t)1 << depth) < leaves) depth++;   /* leaves sit at depth ≤ this */
     t->node_cap = (int64_t)2 << depth;
     t->cap = leaves * WT_LEAF;
-    t->cen = fm_alloc((size_t)(n * d), sizeof(double));
-    t->pc = fm_alloc((size_t)(n * k), sizeof(double));
+    t->x = x;
+    /* not fm_alloc: zeroing would touch every page, and the pool is seldom half used (45 % at
+     * 20,000 images); a row is written before it is read, and untouched pages cost no memory */
+    size_t cbytes = ((size_t)((n / 2 + 1) * d) * sizeof(double) + 63) / 64 * 64;
+    t->cen = aligned_alloc(64, cbytes);
+    t->crow = fm_alloc((size_t)n, sizeof(int32_t));
+    t->freerow = fm_alloc((size_t)(n / 2 + 1), sizeof(int32_t));
+    t->pc = fm_alloc((size_t)(n * k2), sizeof(double));
+    t->mu = fm_alloc((size_t)d, sizeof(double));
+    t->s2 = t->k2 > t->kp ? (t->k2 + 1 + 15) / 16 * 16 : 0;
+    t->pf = fm_alloc((size_t)(n * t->s2), sizeof(float));
     t->tc = fm_alloc((size_t)(t->cap * k), sizeof(float));
     t->tc2 = fm_alloc((size_t)(t->cap * k), sizeof(float));
     t->tinv = fm_alloc((size_t)t->cap, sizeof(float));
@@ -326,42 +451,52 @@ static fm_status wt_init(wtree *t, const float *x, int64_t n, int64_t d)
     t->cnt = fm_alloc((size_t)t->node_cap, sizeof(int64_t));
     t->nleaf = fm_alloc((size_t)t->node_cap, sizeof(int32_t));
     t->leafnode = fm_alloc((size_t)(t->cap / WT_LEAF), sizeof(int32_t));
-    double *pb = fm_alloc((size_t)(k * d), sizeof(double));
-    double *mu = fm_alloc((size_t)d, sizeof(double));
-    if (!t->cen || !t->pc || !t->tc || !t->tc2 || !t->tinv || !t->tinv2 || !t->ts || !t->ts2 || !t->tslot ||
-        !t->tslot2 || !t->tpos || !t->ids || !t->lo || !t->hi || !t->nmin || !t->nhinv || !t->cnt || !t->nleaf ||
-        !t->leafnode || !pb || !mu) {
-        fm_free(pb); fm_free(mu);
+    double *pb = fm_alloc((size_t)(k2 * d), sizeof(double));
+    double *blk = fm_alloc((size_t)(WT_BLOCK * d), sizeof(double));
+    if (!t->cen || !t->crow || !t->freerow || !t->pc || !t->mu || !t->pf || !t->tc || !t->tc2 || !t->tinv ||
+        !t->tinv2 || !t->ts || !t->ts2 || !t->tslot || !t->tslot2 || !t->tpos || !t->ids || !t->lo || !t->hi ||
+        !t->nmin || !t->nhinv || !t->cnt || !t->nleaf || !t->leafnode || !pb || !blk) {
+        fm_free(pb); fm_free(blk);
         return FM_STATUS_NOMEM;
     }
-    fm_status s = wt_basis(pb, mu, x, n, d, k);
-    if (s != FM_STATUS_OK) { fm_free(pb); fm_free(mu); return s; }
-    /* the input in the leaf layout at positions 0..n−1; wt_build sorts it into the tree */
-    double maxsq = 0;   /* of the centred rows: the scale of every tree coordinate */
-    #pragma omp parallel for schedule(static) reduction(max:maxsq) if (n * d > 100000)
-    for (int64_t i = 0; i < n; i++) {
-        const float *xi = x + i * d;
-        double *ci = t->cen + i * d, sq = 0;
-        for (int64_t j = 0; j < d; j++) {
-            ci[j] = xi[j];
-            sq += (ci[j] - mu[j]) * (ci[j] - mu[j]);
-        }
-        maxsq = sq > maxsq ? sq : maxsq;
-        for (int64_t a = 0; a < k; a++) {
-            double v = 0;
-            for (int64_t j = 0; j < d; j++) v += pb[a * d + j] * (ci[j] - mu[j]);
-            t->pc[i * k + a] = v;
-            t->tc[wt_at(k, i, a)] = (float)v;
-        }
+    fm_status s = wt_basis(pb, t->mu, x, n, d, k2);
+    if (s != FM_STATUS_OK) { fm_free(pb); fm_free(blk); return s; }
+    for (int64_t i = 0; i < n; i++) t->crow[i] = -1;
+    t->nfree = n / 2 + 1;   /* clusters of ≥ 2 points are disjoint: at most n/2 at once, +1 in a merge */
+    for (int64_t i = 0; i < t->nfree; i++) t->freerow[i] = (int32_t)(t->nfree - 1 - i);
+    /* principal coordinates P(c − μ), a block of centred rows at a time (centring first keeps
+     * them accurate when the data sit far from the origin); one DGEMM per block. Only bounds
+     * depend on them, and those are checked against the exact distance: BLAS's summation
+     * order changes the speed, never the result. */
+    for (int64_t i0 = 0; i0 < n; i0 += WT_BLOCK) {
+        int64_t m = n - i0 < WT_BLOCK ? n - i0 : WT_BLOCK;
+        #pragma omp parallel for schedule(static) if (m * d > 100000)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < d; j++) blk[i * d + j] = (double)x[(i0 + i) * d + j] - t->mu[j];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)k2, (blasint)d, 1.0, blk,
+                    (blasint)d, pb, (blasint)d, 0.0, t->pc + i0 * k2, (blasint)k2);
     }
     fm_free(pb);
-    fm_free(mu);
-    /* From float coordinates (rounded once from pc, |coordinate| ≤ R, R² ≤ maxsq) the float
-     * distance² s of two entries whose true projected distance² is D obeys
-     * |s − D| ≤ 1.2e-5·D + 4.7e-8·R² for k ≤ 32 (the cross term 2.4e-7·R·Σ|v_j| ≤ 2.4e-7·R·√(kD)
-     * is split by 2ab ≤ a²/η + ηb² with η = 1e-5), so keep·s − slack ≤ D. The double centroids and
-     * projections drift by ~1e-15 relative, far inside the margin. */
-    t->keep = 1 - 2e-5;
+    fm_free(blk);
+    double maxsq = 0;   /* of the centred rows: bounds every tree coordinate vector's norm² */
+    #pragma omp parallel for schedule(static) reduction(max:maxsq) if (n * d > 100000)
+    for (int64_t i = 0; i < n; i++) {
+        double sq = wt_place(t, i, i);
+        maxsq = sq > maxsq ? sq : maxsq;
+    }
+    /* Both bounds are lower bounds of the true squared distance D of the double centroids up to
+     * rounding, which a margin covers: keep·s − slack ≤ D for a bound s. With R² = maxsq, which
+     * bounds the norm² of every bound vector (principal part and residual norm together have the
+     * norm of the centred centroid, inside the hull of the rows), and 2xy ≤ x²/η + ηy²:
+     *  - float copies: with u = 2⁻²⁴ a coordinate difference is off by ≤ u(|a_j| + |b_j|), so by
+     *    Cauchy–Schwarz the cross term is ≤ 4u·R·√D ≤ 1e-5·D + 1.5e-9·R²; the float sums (≤ 64
+     *    terms in a chain) add ≤ 4e-6·D;
+     *  - the residual norm r = √(‖c − μ‖² − ‖P(c − μ)‖²): the double sums of squares, the
+     *    projection and its drift through the merges put r² off by ε·R² with ε ≲ 1e-12 (summed
+     *    error bounds, far above typical), so r is off by ≤ √ε·R and (r_a − r_b)² by
+     *    ≤ 1e-4·D + 4ε·R²/1e-4 = 1e-4·D + 4e-8·R².
+     * Together ≤ 1.2e-4·D + 4.2e-8·R²; keep and slack leave a factor two. */
+    t->keep = 1 - 2.5e-4;
     t->slack = 1e-7 * maxsq;
     for (int64_t i = 0; i < n; i++) {
         t->ts[i] = 1;
@@ -374,13 +509,40 @@ static fm_status wt_init(wtree *t, const float *x, int64_t n, int64_t d)
     return FM_STATUS_OK;
 }
 
-/* ‖c_a − c_b‖² for slots a, b from the full centroids (symmetric to the last bit) */
+/* ‖c_a − c_b‖² for slots a, b from the full centroids: the distance every decision uses */
 static double wt_dist2(const wtree *t, int64_t a, int64_t b)
 {
-    const double *x = t->cen + a * t->d, *y = t->cen + b * t->d;
-    double s = 0;
-    for (int64_t j = 0; j < t->d; j++) { double v = y[j] - x[j]; s += v * v; }
-    return s;
+    int64_t d = t->d, ra = t->crow[a], rb = t->crow[b];
+    if (ra >= 0 && rb >= 0) return lane_dist2(t->cen + ra * d, t->cen + rb * d, d);
+    if (ra >= 0) return lane_dist2_fd(t->x + b * d, t->cen + ra * d, d);
+    if (rb >= 0) return lane_dist2_fd(t->x + a * d, t->cen + rb * d, d);
+    return lane_dist2_ff(t->x + a * d, t->x + b * d, d);
+}
+
+/* Σ (y_j − x_j)² over m (a multiple of WT_LANES) floats, in fixed partial sums */
+static float lane_dist2f(const float *x, const float *y, int64_t m)
+{
+    float acc[WT_LANES] = {0};
+    for (int64_t j = 0; j < m; j += WT_LANES)
+        for (int l = 0; l < WT_LANES; l++) { float v = y[j + l] - x[j + l]; acc[l] += v * v; }
+    for (int w = WT_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
+/* the second lower bound of ‖c_a − c_b‖² (before the margin): the squared distance over the k2
+ * principal coordinates plus the squared difference of the residual norms beyond them, from
+ * float copies (half the memory traffic; the margin covers their rounding) */
+static double wt_bound2(const wtree *t, const float *ha, int64_t b)
+{
+    return (double)lane_dist2f(ha, t->pf + b * t->s2, t->s2);
+}
+
+/* ask the cache for slot b's row of the second bound's table */
+static inline void wt_prefetch(const wtree *t, int64_t b)
+{
+    const char *row = (const char *)(t->pf + b * t->s2);
+    for (int64_t o = 0; o < t->s2 * (int64_t)sizeof(float); o += 64) __builtin_prefetch(row + o);
 }
 
 static inline double ward_factor(double na, double nb) { return 2.0 * na * nb / (na + nb); }
@@ -395,8 +557,10 @@ static int64_t wt_nearest(const wtree *t, int64_t a, int64_t hint, double *best_
     const double na = t->ts[pa], keep = t->keep, slack = t->slack;
     const double boxkeep = keep * (1 - 1e-5);   /* box sums run in another order: a little looser */
     const float fkeep = (float)keep, fslack = (float)slack;
-    float q[WT_KMAX] = {0};
+    float q[WT_KMAX + 16] = {0};   /* kb ≤ WT_KMAX + 16 entries; the padding stays 0 like the boxes' */
     for (int64_t j = 0; j < k; j++) q[j] = t->tc[wt_at(k, pa, j)];
+    const int two = t->k2 > t->kp;   /* the second bound is on */
+    const float *ha = t->pf + a * t->s2;
     double best = INFINITY;
     int64_t bid = -1;
     if (hint >= 0 && hint != a) {
@@ -420,35 +584,66 @@ static int64_t wt_nearest(const wtree *t, int64_t a, int64_t hint, double *best_
         int64_t leaf = t->nleaf[node];
         if (leaf >= 0) {
             const float *c = t->tc + leaf * WT_LEAF * k, *inv = t->tinv + leaf * WT_LEAF;
-            float acc[WT_LEAF];
-            #pragma omp simd
-            for (int i = 0; i < WT_LEAF; i++) { float v = c[i] - q[0]; acc[i] = v * v; }
-            for (int64_t j = 1; j < k; j++) {
-                const float *cj = c + j * WT_LEAF;
-                float qj = q[j];
-                #pragma omp simd
-                for (int i = 0; i < WT_LEAF; i++) { float v = cj[i] - qj; acc[i] += v * v; }
-            }
             /* W² = dist²/(1/(2na) + 1/(2nb)) ≤ best ⟺ dist² ≤ best·(1/(2na) + 1/(2nb)): a
              * division-free filter in float, loosened by 1e-4 so that it keeps whatever the
-             * exact test keeps; empty positions (1/(2nb) = −inf) never pass. Most leaves hold
-             * no candidate: one vector minimum says so. */
-            float lim = (float)(best * (1 + 1e-4)), gap[WT_LEAF], mingap = INFINITY;
+             * exact test keeps; empty positions (1/(2nb) = −inf) never pass (gap NaN or +inf).
+             * The partial sums after the leading (widest) axes are lower bounds already: most
+             * leaves hold no candidate, and one vector minimum there says so early. */
+            float lim = (float)(best * (1 + 1e-4)), tl[WT_LEAF], acc[WT_LEAF], gap[WT_LEAF];
             const float hna = (float)hnad;
-            #pragma omp simd reduction(min:mingap)
-            for (int i = 0; i < WT_LEAF; i++) {
-                float g = acc[i] * fkeep - fslack - lim * (inv[i] + hna);
-                g = g == g ? g : INFINITY;   /* 0·−inf when best = 0 */
-                gap[i] = g;
-                mingap = g < mingap ? g : mingap;
+            #pragma omp simd
+            for (int i = 0; i < WT_LEAF; i++) tl[i] = fslack + lim * (inv[i] + hna);
+            float mingap = -INFINITY;
+            for (int64_t j = 0; j < k && mingap <= 0; j++) {
+                const float *cj = c + j * WT_LEAF;
+                float qj = q[j];
+                if (j == 0) {
+                    #pragma omp simd
+                    for (int i = 0; i < WT_LEAF; i++) { float v = cj[i] - qj; acc[i] = v * v; }
+                } else {
+                    #pragma omp simd
+                    for (int i = 0; i < WT_LEAF; i++) { float v = cj[i] - qj; acc[i] = fmaf(v, v, acc[i]); }
+                }
+                if (j % WT_EARLY == WT_EARLY - 1 || j == k - 1) {
+                    mingap = INFINITY;
+                    #pragma omp simd reduction(min:mingap)
+                    for (int i = 0; i < WT_LEAF; i++) {
+                        float g = acc[i] * fkeep - tl[i];
+                        g = g == g ? g : INFINITY;   /* 0·−inf when best = 0 */
+                        gap[i] = g;
+                        mingap = g < mingap ? g : mingap;
+                    }
+                }
             }
             if (!(mingap <= 0)) continue;
+            /* the candidates by increasing bound: the nearest ones shrink best first, and the
+             * scan stops at the first bound above it */
+            double cb[WT_LEAF];
+            int ci[WT_LEAF], nc = 0;
             for (int i = 0; i < WT_LEAF; i++) {
+                if (i % 16 == 0) {   /* skip 16 lanes at a time when none of them passes */
+                    float m16 = INFINITY;
+                    for (int l = 0; l < 16; l++) m16 = gap[i + l] < m16 ? gap[i + l] : m16;
+                    if (!(m16 <= 0)) { i += 15; continue; }
+                }
                 if (!(gap[i] <= 0)) continue;
-                int64_t pos = leaf * WT_LEAF + i, sid = t->tslot[pos];
-                if (sid == a) continue;
+                int64_t pos = leaf * WT_LEAF + i;
+                if (t->tslot[pos] == a) continue;
+                double b = ward_factor(na, t->ts[pos]) * ((double)acc[i] * keep - slack);
+                if (b > best) continue;
+                int j = nc++;
+                for (; j > 0 && cb[j - 1] > b; j--) { cb[j] = cb[j - 1]; ci[j] = ci[j - 1]; }
+                cb[j] = b;
+                ci[j] = i;
+            }
+            /* the second bound reads a row per candidate from an n-row table: ask for the rows
+             * a few candidates ahead, so that their cache misses overlap */
+            for (int c = 0; two && c < WT_AHEAD && c < nc; c++) wt_prefetch(t, t->tslot[leaf * WT_LEAF + ci[c]]);
+            for (int c = 0; c < nc && cb[c] <= best; c++) {
+                int64_t pos = leaf * WT_LEAF + ci[c], sid = t->tslot[pos];
+                if (two && c + WT_AHEAD < nc) wt_prefetch(t, t->tslot[leaf * WT_LEAF + ci[c + WT_AHEAD]]);
                 double f = ward_factor(na, t->ts[pos]);
-                if (f * ((double)acc[i] * keep - slack) > best) continue;
+                if (two && f * (wt_bound2(t, ha, sid) * keep - slack) > best) continue;
                 double w = f * wt_dist2(t, a, sid);
                 if (w < best || (w == best && sid < bid) || bid < 0) {
                     best = w;
@@ -491,15 +686,32 @@ static int64_t wt_nearest(const wtree *t, int64_t a, int64_t hint, double *best_
 /* clusters at slots x < y merge; the union lives on at y. The tree is refreshed by the caller. */
 static void wt_merge(wtree *t, int64_t x, int64_t y)
 {
-    int64_t k = t->k, px = t->tpos[x], py = t->tpos[y];
+    int64_t k2 = t->k2, px = t->tpos[x], py = t->tpos[y];
     double nx = t->ts[px], ny = t->ts[py], ns = nx + ny;
-    double *fx = t->cen + x * t->d, *fy = t->cen + y * t->d;
-    for (int64_t j = 0; j < t->d; j++) fy[j] = (nx * fx[j] + ny * fy[j]) / ns;
-    double *gx = t->pc + x * k, *gy = t->pc + y * k;
-    for (int64_t j = 0; j < k; j++) {
-        gy[j] = (nx * gx[j] + ny * gy[j]) / ns;
-        t->tc[wt_at(k, py, j)] = (float)gy[j];
+    /* the union's row: y's, else x's, else a free one; x's is freed when y keeps its own */
+    int64_t d = t->d, rx = t->crow[x], ry = t->crow[y], ru = ry >= 0 ? ry : rx >= 0 ? rx : t->freerow[--t->nfree];
+    double *cu = t->cen + ru * d;
+    if (rx >= 0 && ry >= 0) {
+        const double *fx = t->cen + rx * d;
+        for (int64_t j = 0; j < d; j++) cu[j] = (nx * fx[j] + ny * cu[j]) / ns;
+        t->freerow[t->nfree++] = (int32_t)rx;
+    } else if (ry >= 0) {
+        const float *fx = t->x + x * d;
+        for (int64_t j = 0; j < d; j++) cu[j] = (nx * (double)fx[j] + ny * cu[j]) / ns;
+    } else {
+        const float *fy = t->x + y * d;
+        if (rx >= 0)
+            for (int64_t j = 0; j < d; j++) cu[j] = (nx * cu[j] + ny * (double)fy[j]) / ns;
+        else {
+            const float *fx = t->x + x * d;
+            for (int64_t j = 0; j < d; j++) cu[j] = (nx * (double)fx[j] + ny * (double)fy[j]) / ns;
+        }
     }
+    t->crow[x] = -1;
+    t->crow[y] = (int32_t)ru;
+    double *gx = t->pc + x * k2, *gy = t->pc + y * k2;
+    for (int64_t j = 0; j < k2; j++) gy[j] = (nx * gx[j] + ny * gy[j]) / ns;
+    wt_place(t, y, py);
     t->ts[py] = ns;
     t->tinv[py] = (float)(0.5 / ns);
     t->ts[px] = 0;
