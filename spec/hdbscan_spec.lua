@@ -305,3 +305,259 @@ describe("HDBSCAN stages", function()
     assert.are.same({-1, -1, -1, -1, -1, -1}, l3)
   end)
 end)
+
+-- Above 60 dimensions fm.hdbscan finds the exact core distances and Prim's tree through lower
+-- bounds (the data on a few principal axes plus the norm of the rest). Everything here is checked
+-- against brute force in Lua on the mutual-reachability matrix, and against the C paths without
+-- bounds, which must give the very same bits.
+describe("HDBSCAN in high dimensions (bounded search)", function()
+  local function sqd(a, b)
+    local s = 0
+    for j = 1, #a do
+      local t = a[j] - b[j]
+      s = s + t * t
+    end
+    return s
+  end
+
+  -- the distance matrix (1-based), once per data set
+  local dmat = setmetatable({}, {__mode = "k"})
+  local function distances(rows)
+    if dmat[rows] then return dmat[rows] end
+    local n = #rows
+    local D = {}
+    for i = 1, n do D[i] = {} end
+    for i = 1, n do
+      D[i][i] = 0
+      for j = i + 1, n do
+        local v = math.sqrt(sqd(rows[i], rows[j]))
+        D[i][j], D[j][i] = v, v
+      end
+    end
+    dmat[rows] = D
+    return D
+  end
+
+  -- the distance matrix and the core distances (to the ms-th other point)
+  local function brute(rows, ms)
+    local n = #rows
+    local D = distances(rows)
+    local core = {}
+    for i = 1, n do
+      local ds = {}
+      for j = 1, n do if j ~= i then ds[#ds + 1] = D[i][j] end end
+      table.sort(ds)
+      core[i] = ds[ms]
+    end
+    return D, core
+  end
+
+  -- Prim on the mutual-reachability matrix from point 1: {a, b, w} with 0-based points
+  local function brute_prim(D, core)
+    local n = #D
+    local intree, best, src = {[1] = true}, {}, {}
+    for i = 1, n do best[i], src[i] = math.huge, 1 end
+    local e, cur = {a = {}, b = {}, w = {}}, 1
+    for k = 1, n - 1 do
+      local bv, bj = math.huge, n + 1
+      for j = 1, n do
+        if not intree[j] then
+          local mr = math.max(D[cur][j], core[cur], core[j])
+          if mr < best[j] then best[j], src[j] = mr, cur end
+          if best[j] < bv or (best[j] == bv and j < bj) then bv, bj = best[j], j end
+        end
+      end
+      intree[bj] = true
+      e.a[k], e.b[k], e.w[k] = src[bj] - 1, bj - 1, bv
+      cur = bj
+    end
+    return e
+  end
+
+  local function sorted(t)
+    local c = {}
+    for i = 1, #t do c[i] = t[i] end
+    table.sort(c)
+    return c
+  end
+
+  local function first_rows(X, n)
+    local idx = {}
+    for i = 1, n do idx[i] = i end
+    return X:rows(idx)
+  end
+
+  local images = first_rows(fm.data.fashion_mnist{split = "test"}, 300)
+  local blobs100 = blobs({(function() local c = {} for j = 1, 100 do c[j] = 0 end return c end)(),
+    (function() local c = {} for j = 1, 100 do c[j] = (j % 3) * 1.5 end return c end)(),
+    (function() local c = {} for j = 1, 100 do c[j] = -(j % 2) * 2 end return c end)()}, 100, 1.0, 21)
+  local noise100 = fm.matrix.random(300, 100, {seed = 5, distribution = "normal"})
+  local cases = {
+    {"300×784 Fashion-MNIST images", images, images:to_table()},
+    {"300×100 blobs", blobs100, blobs100:to_table()},
+    {"300×100 Gaussian noise", noise100, noise100:to_table()},
+  }
+
+  it("bounds never exceed the distance (up to their stated allowance) and are tight on images", function()
+    for _, c in ipairs(cases) do
+      local X = c[2]
+      local rows = X:to_table()
+      for _, q in ipairs{2, 17, 49} do
+        local z, tol = S.bound_coords(X, {n_coords = q})
+        assert.are.equal(#rows, #z)
+        assert.are.equal(q, #z[1])
+        local ratio, pairs = 0, 0
+        for i = 1, #rows, 7 do
+          for j = i + 1, #rows, 5 do
+            local dx, dz = math.sqrt(sqd(rows[i], rows[j])), math.sqrt(sqd(z[i], z[j]))
+            assert.is_true(dz <= dx * (1 + 1e-5) + tol[i] + tol[j], ("%s q %d: bound %.9g > distance %.9g"):format(c[1], q, dz, dx))
+            ratio, pairs = ratio + dz / dx, pairs + 1
+          end
+        end
+        -- 48 principal axes of images hold most of the variance: the bound is close
+        if c[2] == images and q == 49 then assert.is_true(ratio / pairs > 0.9, ratio / pairs) end
+      end
+      -- all axes: the bound is the distance itself
+      local d = select(2, X:shape())
+      local z = S.bound_coords(X, {n_coords = d + 1})
+      for i = 1, 20 do
+        local dx, dz = math.sqrt(sqd(rows[i], rows[i + 1])), math.sqrt(sqd(z[i], z[i + 1]))
+        assert.is_true(math.abs(dx - dz) <= 1e-4 * dx, c[1])
+      end
+    end
+    assert.has_error(function() S.bound_coords(noise100, {n_coords = 102}) end,
+      "bad argument #2 to 'bound_coords' (n_coords must be ≤ 101 (columns + 1), got 102)")
+    assert.has_error(function() S.bound_coords(noise100, {n_coords = 1}) end)
+  end)
+
+  it("core distances: the bounded search gives the same bits as the GEMM kNN, and brute force", function()
+    for _, c in ipairs(cases) do
+      local rows = c[3]
+      for _, ms in ipairs{1, 5, 50} do
+        local D, want = brute(rows, ms)
+        local bounded = S.core_distances(c[2], {min_samples = ms, method = "bounded"})
+        local gemm = S.core_distances(c[2], {min_samples = ms, brute = true})
+        for i = 1, #rows do
+          assert.are.equal(gemm[i], bounded[i])
+          assert.is_true(math.abs(bounded[i] - want[i]) <= 1e-12 * want[i], ("%s ms %d row %d"):format(c[1], ms, i))
+        end
+      end
+    end
+  end)
+
+  it("Prim's tree with bounds is Prim's tree without them, and the brute-force tree", function()
+    for _, c in ipairs(cases) do
+      local rows = c[3]
+      for _, ms in ipairs{1, 5, 25} do
+        local what = ("%s, min_samples %d"):format(c[1], ms)
+        local e = S.mst(c[2], {min_samples = ms, algorithm = "prims"})
+        local plain = S.mst(c[2], {min_samples = ms, algorithm = "prims", bounds = false})
+        assert.are.same(plain, e, what)   -- same edges, same order, same weights
+        local D, core = brute(rows, ms)
+        local ref = brute_prim(D, core)
+        local we, wr = sorted(e.w), sorted(ref.w)
+        local te, tr = 0, 0
+        for i = 1, #we do
+          assert.is_true(math.abs(we[i] - wr[i]) <= 1e-9 * wr[i], what)
+          te, tr = te + we[i], tr + wr[i]
+        end
+        assert.is_true(math.abs(te - tr) <= 1e-9 * tr, what)
+        -- the labels of the brute-force tree are fm.hdbscan's
+        for _, mcs in ipairs{5, 20} do
+          local tree = S.condense(S.linkage(ref, #rows), #rows, mcs)
+          local labels = S.label(tree, S.select(tree, {}))
+          local res = fm.hdbscan(c[2], {min_cluster_size = mcs, min_samples = ms})
+          for i = 1, #rows do assert.are.equal(labels[i], res.labels[i], what .. ", mcs " .. mcs) end
+        end
+      end
+    end
+  end)
+
+  it("stays defined for identical points, duplicates, tiny inputs and huge scales", function()
+    local Z = fm.matrix.zeros(200, 100)
+    local r = fm.hdbscan(Z, {min_cluster_size = 5})
+    assert.are.equal(0, r.n_clusters)
+    assert.are.equal(200, count(r.labels, -1))
+    assert.are.equal(1, fm.hdbscan(Z, {min_cluster_size = 5, allow_single_cluster = true}).n_clusters)
+    local e = S.mst(Z, {min_samples = 5, algorithm = "prims"})
+    for i = 1, #e.w do assert.are.equal(0, e.w[i]) end
+    -- every point twice: zero distances everywhere in the tree, ties in every core distance
+    local t = noise100:to_table()
+    local dup = {}
+    for i = 1, 150 do dup[2 * i - 1], dup[2 * i] = t[i], t[i] end
+    local Xd = fm.matrix(dup)
+    local D, core = brute(Xd:to_table(), 3)
+    local ref = brute_prim(D, core)
+    local got = S.mst(Xd, {min_samples = 3, algorithm = "prims"})
+    assert.are.same(S.mst(Xd, {min_samples = 3, algorithm = "prims", bounds = false}), got)
+    local wg, wr = sorted(got.w), sorted(ref.w)
+    for i = 1, #wg do assert.is_true(math.abs(wg[i] - wr[i]) <= 1e-9 * wr[i]) end
+    assert.are.same(S.core_distances(Xd, {min_samples = 3, brute = true}),
+      S.core_distances(Xd, {min_samples = 3, method = "bounded"}))
+    -- fewer points than min_samples (hdbscan uses n − 1), and two points
+    local small = first_rows(noise100, 4)
+    local rs = fm.hdbscan(small, {min_cluster_size = 5})
+    assert.are.equal(0, rs.n_clusters)
+    assert.are.equal(4, count(rs.labels, -1))
+    local two = fm.hdbscan(first_rows(images, 2), {min_cluster_size = 2, min_samples = 1})
+    assert.are.equal(2, #two.labels)
+    -- 1e15 × the data: beyond what the bounds allow (float squares), so no bounds; same clusters
+    local big = {}
+    local b = blobs100:to_table()
+    for i = 1, #b do
+      big[i] = {}
+      for j = 1, #b[i] do big[i][j] = b[i][j] * 1e15 end
+    end
+    local r1 = fm.hdbscan(blobs100, {min_cluster_size = 20})
+    local r2 = fm.hdbscan(fm.matrix(big), {min_cluster_size = 20})
+    assert.are.equal(r1.n_clusters, r2.n_clusters)
+    assert.are.equal(1.0, fm.metrics.ari(r1.labels, r2.labels))
+    -- 1e-20 × the data: squared distances in float are subnormal, where rounding is not relative;
+    -- the search must notice and still be exact
+    local tiny = {}
+    for i = 1, 120 do
+      tiny[i] = {}
+      for j = 1, #b[i] do tiny[i][j] = b[i][j] * 1e-20 end
+    end
+    local Xt = fm.matrix(tiny)
+    local rt = Xt:to_table()
+    local Dt, ct = brute(rt, 5)
+    local bt = S.core_distances(Xt, {min_samples = 5, method = "bounded"})
+    for i = 1, #rt do assert.is_true(math.abs(bt[i] - ct[i]) <= 1e-9 * ct[i], "tiny row " .. i) end
+    local et = S.mst(Xt, {min_samples = 5, algorithm = "prims"})
+    assert.are.same(S.mst(Xt, {min_samples = 5, algorithm = "prims", bounds = false}), et)
+    local wt, wr2 = sorted(et.w), sorted(brute_prim(Dt, ct).w)
+    for i = 1, #wt do assert.is_true(math.abs(wt[i] - wr2[i]) <= 1e-9 * wr2[i], "tiny edge " .. i) end
+  end)
+
+  it("gives the same result with 1 and 2 threads (parallel leaves and Prim steps)", function()
+    local code = [[
+      local fm = require "fmclust"
+      local X = fm.data.fashion_mnist{split = "train"}
+      local idx = {}
+      for i = 1, 12000 do idx[i] = i end
+      -- 80 PCA dimensions keep it short
+      local Z = fm.pca(X:rows(idx), {n_components = 80})
+      local res = fm.hdbscan(Z, {min_cluster_size = 50, min_samples = 10})
+      local core = fm.hdbscan_stages.core_distances(Z, {min_samples = 10, method = "bounded"})
+      -- every Prim step on both threads
+      local e = fm.hdbscan_stages.mst(Z:rows(fm.permutation(3000, {seed = 1})), {min_samples = 10,
+        algorithm = "prims", parallel_min = 1})
+      local w = 0
+      for i = 1, #e.w do w = w + e.w[i] * (e.a[i] + 2 * e.b[i]) end
+      local s = {}
+      for i = 1, #res.labels do s[#s + 1] = res.labels[i] end
+      local c = 0
+      for i = 1, #core do c = c + core[i] * i end
+      print(res.n_clusters, res.noise, table.concat(s, ""):sub(1, 300), ("%.17g"):format(c),
+        ("%.17g"):format(res.probabilities:get(17, 1)), ("%.17g"):format(w))
+    ]]
+    local env = {LUA_PATH = os.getenv("LUA_PATH") or "", LUA_CPATH = os.getenv("LUA_CPATH") or ""}
+    env.OMP_NUM_THREADS = "1"
+    local a, ok1 = H.run_lua(code, env)
+    env.OMP_NUM_THREADS = "2"
+    local b, ok2 = H.run_lua(code, env)
+    assert.is_true(ok1 and ok2, a .. b)
+    assert.are.equal(a, b)
+  end)
+end)

@@ -12,10 +12,24 @@
  */
 #include "hdbscan.h"
 #include "knn.h"
+#include "pca.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cblas.h>
+#include <omp.h>
+
+#define PRIM_CHUNK FM_HDBSCAN_LEAF_MAX   /* points per leaf at most (without bounds: fixed chunks) */
+#define PRIM_PAR_MIN 65536   /* fewer points to scan in a step: one thread (a barrier costs more) */
+#define PROJ_SAMPLE 16384    /* rows whose covariance gives the bounding axes */
+#define PROJ_BLOCK 256       /* rows per block of the projection */
+#define CORE_SLACK 16        /* candidates kept beyond min_samples, to prove the k-th distance */
+#define BOUND_REL 2e-5       /* relative allowance on float squared bounds (errors ≤ 2e-6) */
+#define F32_NORMAL 1e-30     /* float sums of squares above this carry only relative rounding (the
+                                subnormal steps, ≤ 1e-42 in all, are 1e-12 of it) */
 
 /* ================================================================ core distances */
 
@@ -323,9 +337,642 @@ done:
     return st;
 }
 
-/* ================================================================ Prim (high dimensions) */
+/* ================================================================ bounds (high dimensions) */
 
-#define PRIM_CHUNK 2048
+/* Why bounds: Prim over n points may compute n²/2 distances and an exact kNN n², each O(d).
+ * Projected on a few principal axes P (orthonormal columns) with the residual norm
+ * r = ‖(I − PPᵀ)(x − μ)‖ as one more coordinate, z = (Pᵀ(x − μ), r) satisfies
+ * ‖z_a − z_b‖ ≤ ‖x_a − x_b‖ (Pythagoras on the two orthogonal parts, and |r_a − r_b| is at most
+ * the distance of the residuals). That O(q) bound, and the boxes of a kd-tree over z, rule out
+ * most exact distances without changing any decision. */
+
+fm_status fm_hdbscan_bound_coords(float *z, float *z2, float *tol, const float *x, int64_t n, int64_t d, int64_t q,
+                                  int64_t q2)
+{
+    if (!z2) q2 = 0;
+    int64_t p = (q2 > q ? q2 : q) - 1, p1 = q - 1, p2 = q2 - 1;
+    if (n < 2 || d < 1 || p1 < 1 || p > d) return FM_STATUS_ARG;
+    /* the axes from the covariance of an evenly spaced subsample: any orthonormal basis keeps the
+     * bound valid, a good one only makes it tighter */
+    int64_t ns = n < PROJ_SAMPLE ? n : PROJ_SAMPLE;
+    int64_t nb = (n + PROJ_BLOCK - 1) / PROJ_BLOCK;
+    float *xs = fm_alloc((size_t)(ns * d), sizeof(float)), *mean = fm_alloc((size_t)d, sizeof(float));
+    float *comp = fm_alloc((size_t)(p * d), sizeof(float));
+    double *cov = fm_alloc((size_t)(d * d), sizeof(double)), *ev = fm_alloc((size_t)p, sizeof(double));
+    double *basis = fm_alloc((size_t)(p * d), sizeof(double)), *mu = fm_alloc((size_t)d, sizeof(double));
+    int nt = omp_get_max_threads();
+    double *work = fm_alloc((size_t)nt * (size_t)(PROJ_BLOCK * (d + p)), sizeof(double));
+    uint8_t *bad = fm_alloc((size_t)nb, 1);
+    fm_status s = FM_STATUS_NOMEM;
+    if (!xs || !mean || !comp || !cov || !ev || !basis || !mu || !work || !bad) goto done;
+    for (int64_t i = 0; i < ns; i++) memcpy(xs + i * d, x + (i * n / ns) * d, (size_t)d * sizeof(float));
+    if ((s = fm_pca_mean(mean, NULL, xs, ns, d)) != FM_STATUS_OK) goto done;
+    if ((s = fm_pca_covariance(cov, xs, mean, ns, d)) != FM_STATUS_OK) goto done;
+    if ((s = fm_pca_eigh(ev, comp, cov, d, p)) != FM_STATUS_OK) goto done;
+    /* orthonormal in double (Gram–Schmidt twice): the float eigenvectors are only nearly so */
+    for (int64_t a = 0; a < p; a++) {
+        double *v = basis + a * d;
+        for (int64_t j = 0; j < d; j++) v[j] = comp[a * d + j];
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t c = 0; c < a; c++) {
+                const double *u = basis + c * d;
+                double dot = 0;
+                for (int64_t j = 0; j < d; j++) dot += u[j] * v[j];
+                for (int64_t j = 0; j < d; j++) v[j] -= dot * u[j];
+            }
+        double nv = 0;
+        for (int64_t j = 0; j < d; j++) nv += v[j] * v[j];
+        nv = sqrt(nv);
+        if (!(nv > 0.5)) { s = FM_STATUS_NUMERIC; goto done; }   /* eigenvectors never lose an axis */
+        for (int64_t j = 0; j < d; j++) v[j] /= nv;
+    }
+    for (int64_t j = 0; j < d; j++) mu[j] = mean[j];
+    /* z in double by row blocks (one serial dgemm each), stored as float */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t bi = 0; bi < nb; bi++) {
+        double *v = work + (size_t)omp_get_thread_num() * (size_t)(PROJ_BLOCK * (d + p)), *y = v + PROJ_BLOCK * d;
+        int64_t i0 = bi * PROJ_BLOCK, m = n - i0 < PROJ_BLOCK ? n - i0 : PROJ_BLOCK;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < d; j++) v[i * d + j] = (double)x[(i0 + i) * d + j] - mu[j];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)p, (int)d, 1.0, v, (int)d, basis,
+                    (int)d, 0.0, y, (int)p);
+        for (int64_t i = 0; i < m; i++) {
+            double nrm = 0, ny = 0, r2;
+            for (int64_t j = 0; j < d; j++) nrm += v[i * d + j] * v[i * d + j];
+            for (int64_t a = 0; a < p; a++) {
+                ny += y[i * p + a] * y[i * p + a];
+                if (a < p1) z[(i0 + i) * q + a] = (float)y[i * p + a];
+                if (a < p2) z2[(i0 + i) * q2 + a] = (float)y[i * p + a];
+                if (a == p1 - 1) {
+                    r2 = nrm - ny;
+                    z[(i0 + i) * q + p1] = (float)(r2 > 0 ? sqrt(r2) : 0.0);
+                }
+                if (a == p2 - 1) {
+                    r2 = nrm - ny;
+                    z2[(i0 + i) * q2 + p2] = (float)(r2 > 0 ? sqrt(r2) : 0.0);
+                }
+            }
+            /* ‖z_i‖ = ‖x_i − μ‖: float storage moves z_i by ≤ 2⁻²⁴‖z_i‖, the residual's cancellation
+             * (worst case, r ≈ 0) by ≤ √(2·p·d·2⁻⁵³)·‖x_i − μ‖ (2e-6 at p = 256, d = 784); 2e-5
+             * covers both with room. The floor keeps float bounds out of the subnormal range, where
+             * their relative error is unbounded. */
+            double nz = sqrt(nrm);
+            tol[i0 + i] = (float)(2e-5 * nz + 1e-18);
+            if (!(nz < 1e15)) bad[bi] = 1;   /* float squares of the bound would overflow */
+        }
+    }
+    s = FM_STATUS_OK;
+    for (int64_t bi = 0; bi < nb; bi++)
+        if (bad[bi]) s = FM_STATUS_NUMERIC;
+done:
+    fm_free(xs);
+    fm_free(mean);
+    fm_free(comp);
+    fm_free(cov);
+    fm_free(ev);
+    fm_free(basis);
+    fm_free(mu);
+    fm_free(work);
+    fm_free(bad);
+    return s;
+}
+
+void fm_hdbscan_bounds_free(fm_hdbscan_bounds *b)
+{
+    if (!b) return;
+    fm_free(b->z);
+    fm_free(b->tol);
+    fm_free(b->order);
+    fm_free(b->leaf_start);
+    fm_free(b->lo);
+    fm_free(b->hi);
+    fm_free(b->leaf_tol);
+    fm_free(b->zt);
+    fm_free(b->center);
+    fm_free(b->radius);
+    fm_free(b->z2);
+    memset(b, 0, sizeof *b);
+}
+
+/* order[lo..hi) rearranged so that position k holds the k-th by (z[·, dim], point) */
+static void zselect(int64_t *order, const float *z, int64_t q, int64_t dim, int64_t lo, int64_t hi, int64_t k)
+{
+#define ZKEY_LESS(a, b) (z[(a) * q + dim] < z[(b) * q + dim] || (z[(a) * q + dim] == z[(b) * q + dim] && (a) < (b)))
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2, t;
+        /* median of three as the pivot, moved to hi − 1 */
+        int64_t a = order[lo], b = order[mid], c = order[hi - 1], piv;
+        if (ZKEY_LESS(a, b)) piv = ZKEY_LESS(b, c) ? b : (ZKEY_LESS(a, c) ? c : a);
+        else piv = ZKEY_LESS(a, c) ? a : (ZKEY_LESS(b, c) ? c : b);
+        int64_t pp = piv == a ? lo : piv == b ? mid : hi - 1;
+        t = order[pp]; order[pp] = order[hi - 1]; order[hi - 1] = t;
+        int64_t st = lo;
+        for (int64_t i = lo; i < hi - 1; i++)
+            if (ZKEY_LESS(order[i], piv)) { t = order[i]; order[i] = order[st]; order[st] = t; st++; }
+        t = order[st]; order[st] = order[hi - 1]; order[hi - 1] = t;
+        if (k == st) return;
+        if (k < st) hi = st;
+        else lo = st + 1;
+    }
+#undef ZKEY_LESS
+}
+
+fm_status fm_hdbscan_bounds_build(fm_hdbscan_bounds *b, const float *x, int64_t n, int64_t d, int64_t q,
+                                  int64_t q2, int64_t leaf)
+{
+    memset(b, 0, sizeof *b);
+    if (n < 2 || q < 2 || q > d + 1 || q2 < 0 || (q2 > 0 && (q2 <= q || q2 > d + 1)) || leaf < 1 ||
+        leaf > FM_HDBSCAN_LEAF_MAX)
+        return FM_STATUS_ARG;
+    b->n = n;
+    b->q = q;
+    b->q2 = q2;
+    float *z2 = NULL;
+    if (q2 && !(z2 = fm_alloc((size_t)(n * q2), sizeof(float)))) return FM_STATUS_NOMEM;
+    b->z = fm_alloc((size_t)(n * q), sizeof(float));
+    b->tol = fm_alloc((size_t)n, sizeof(float));
+    b->order = fm_alloc((size_t)n, sizeof(int64_t));
+    int64_t *ranges = fm_alloc((size_t)(n + 2), sizeof(int64_t));   /* the stack of pending ranges */
+    float *zmin = fm_alloc((size_t)q, sizeof(float)), *zmax = fm_alloc((size_t)q, sizeof(float));
+    double *ballacc = NULL;
+    fm_status s = FM_STATUS_NOMEM;
+    if (!b->z || !b->tol || !b->order || !ranges || !zmin || !zmax) goto fail;
+    if ((s = fm_hdbscan_bound_coords(b->z, z2, b->tol, x, n, d, q, q2)) != FM_STATUS_OK) goto fail;
+    for (int64_t i = 0; i < n; i++) b->order[i] = i;
+    /* kd-tree over z, depth first with the lower half first, so leaves come out in tree order:
+     * split the widest coordinate at the median (ties by point index) */
+    int64_t top = 0, nleaf = 0;
+    int64_t *stk = ranges;   /* ≤ log2(n) + 1 pending ranges (two numbers each) */
+    int64_t *lstart = fm_alloc((size_t)n + 1, sizeof(int64_t));
+    if (!lstart) { s = FM_STATUS_NOMEM; goto fail; }
+    stk[top++] = 0;
+    stk[top++] = n;
+    while (top > 0) {
+        int64_t hi = stk[--top], lo = stk[--top];
+        if (hi - lo <= leaf) { lstart[nleaf++] = lo; continue; }
+        for (int64_t k = 0; k < q; k++) { zmin[k] = INFINITY; zmax[k] = -INFINITY; }
+        for (int64_t i = lo; i < hi; i++) {
+            const float *zi = b->z + b->order[i] * q;
+            for (int64_t k = 0; k < q; k++) {
+                if (zi[k] < zmin[k]) zmin[k] = zi[k];
+                if (zi[k] > zmax[k]) zmax[k] = zi[k];
+            }
+        }
+        int64_t dim = 0;
+        for (int64_t k = 1; k < q; k++)
+            if (zmax[k] - zmin[k] > zmax[dim] - zmin[dim]) dim = k;
+        int64_t mid = lo + (hi - lo) / 2;
+        zselect(b->order, b->z, q, dim, lo, hi, mid);
+        stk[top++] = mid;   /* upper half, popped second */
+        stk[top++] = hi;
+        stk[top++] = lo;
+        stk[top++] = mid;
+    }
+    lstart[nleaf] = n;
+    b->n_leaves = nleaf;
+    b->leaf_start = lstart;
+    b->lo = fm_alloc((size_t)(nleaf * q), sizeof(float));
+    b->hi = fm_alloc((size_t)(nleaf * q), sizeof(float));
+    b->leaf_tol = fm_alloc((size_t)nleaf, sizeof(float));
+    b->zt = fm_alloc((size_t)(n * q), sizeof(float));
+    b->center = fm_alloc((size_t)(nleaf * q), sizeof(float));
+    b->radius = fm_alloc((size_t)nleaf, sizeof(float));
+    ballacc = fm_alloc((size_t)q, sizeof(double));
+    if (!b->lo || !b->hi || !b->leaf_tol || !b->zt || !b->center || !b->radius || !ballacc) {
+        s = FM_STATUS_NOMEM;
+        goto fail;
+    }
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t k = 0; k < q; k++) b->zt[k * n + r] = b->z[b->order[r] * q + k];
+    if (q2) {   /* the finer coordinates by leaf position */
+        if (!(b->z2 = fm_alloc((size_t)(n * q2), sizeof(float)))) { s = FM_STATUS_NOMEM; goto fail; }
+        for (int64_t r = 0; r < n; r++) memcpy(b->z2 + r * q2, z2 + b->order[r] * q2, (size_t)q2 * sizeof(float));
+        fm_free(z2);
+        z2 = NULL;
+    }
+    for (int64_t l = 0; l < nleaf; l++) {
+        float *lo = b->lo + l * q, *hi = b->hi + l * q, t = 0;
+        for (int64_t k = 0; k < q; k++) { lo[k] = INFINITY; hi[k] = -INFINITY; }
+        for (int64_t i = lstart[l]; i < lstart[l + 1]; i++) {
+            int64_t pi = b->order[i];
+            const float *zi = b->z + pi * q;
+            for (int64_t k = 0; k < q; k++) {
+                if (zi[k] < lo[k]) lo[k] = zi[k];
+                if (zi[k] > hi[k]) hi[k] = zi[k];
+            }
+            if (b->tol[pi] > t) t = b->tol[pi];
+        }
+        b->leaf_tol[l] = t;
+        /* the ball around the mean: in many coordinates a box is loose (a leaf of 64 points was
+         * split in only ~10 of them), a ball is not */
+        float *cen = b->center + l * q;
+        double *acc = ballacc;
+        for (int64_t k = 0; k < q; k++) acc[k] = 0;
+        for (int64_t i = lstart[l]; i < lstart[l + 1]; i++)
+            for (int64_t k = 0; k < q; k++) acc[k] += b->z[b->order[i] * q + k];
+        for (int64_t k = 0; k < q; k++) cen[k] = (float)(acc[k] / (double)(lstart[l + 1] - lstart[l]));
+        double rad = 0;
+        for (int64_t i = lstart[l]; i < lstart[l + 1]; i++) {
+            double r2 = 0;
+            for (int64_t k = 0; k < q; k++) {
+                double u = (double)b->z[b->order[i] * q + k] - cen[k];
+                r2 += u * u;
+            }
+            if (r2 > rad) rad = r2;
+        }
+        /* float rounding of the point-to-centre distance later: a relative 1e-5 more */
+        b->radius[l] = (float)(sqrt(rad) * (1.0 + 1e-5));
+    }
+    fm_free(ranges);
+    fm_free(zmin);
+    fm_free(zmax);
+    fm_free(ballacc);
+    return FM_STATUS_OK;
+fail:
+    fm_free(ranges);
+    fm_free(zmin);
+    fm_free(zmax);
+    fm_free(z2);
+    fm_free(ballacc);
+    fm_hdbscan_bounds_free(b);
+    return s;
+}
+
+/* squared distance from the point zp to the box [lo, hi] (q coordinates) */
+static inline float box_dist2(const float *zp, const float *lo, const float *hi, int64_t q)
+{
+    float s = 0;
+    for (int64_t k = 0; k < q; k++) {
+        float t = lo[k] - zp[k], u = zp[k] - hi[k];
+        t = t > u ? t : u;
+        if (t > 0) s += t * t;
+    }
+    return s;
+}
+
+/* squared lower bound from the point zp to the points of leaf l of b: the larger of the box and
+ * the ball bounds */
+static inline float leaf_dist2(const fm_hdbscan_bounds *b, const float *zp, int64_t l)
+{
+    int64_t q = b->q;
+    float bx = box_dist2(zp, b->lo + l * q, b->hi + l * q, q);
+    const float *c = b->center + l * q;
+    float s = 0;
+    for (int64_t k = 0; k < q; k++) {
+        float u = zp[k] - c[k];
+        s += u * u;
+    }
+    float g = sqrtf(s) * (1.0f - 1e-5f) - b->radius[l];
+    g = g > 0 ? g * g : 0;
+    return g > bx ? g : bx;
+}
+
+/* squared distance between two boxes */
+static inline float boxbox_dist2(const float *alo, const float *ahi, const float *blo, const float *bhi, int64_t q)
+{
+    float s = 0;
+    for (int64_t k = 0; k < q; k++) {
+        float t = blo[k] - ahi[k], u = alo[k] - bhi[k];
+        t = t > u ? t : u;
+        if (t > 0) s += t * t;
+    }
+    return s;
+}
+
+/* "the float bound lb2 (squared) of a distance is ≥ thr²": then the exact distance, as double
+ * arithmetic gives it, is > thr − tols. thr is a distance; allow carries tol_a + tol_b. */
+static inline int bound_excludes(float lb2, double thr, double allow)
+{
+    double t = thr + allow;
+    return (double)lb2 >= t * t * (1.0 + BOUND_REL);
+}
+
+/* the finer bound (q2 coordinates, rows za, zb) with an early stop: the partial sums only grow,
+ * so once one reaches the threshold the pair is out. 1 = excluded. */
+static inline int z2_excludes(const float *za, const float *zb, int64_t q2, double thr, double allow)
+{
+    double t = thr + allow, lim = t * t * (1.0 + BOUND_REL);
+    float acc[16] = {0};
+    int64_t k = 0;
+    for (; k + 64 <= q2; k += 64) {
+        for (int64_t c = k; c < k + 64; c += 16)
+            for (int l = 0; l < 16; l++) {
+                float u = za[c + l] - zb[c + l];
+                acc[l] += u * u;
+            }
+        float sum = 0;
+        for (int l = 0; l < 16; l++) sum += acc[l];
+        if ((double)sum >= lim) return 1;
+    }
+    for (int l = 0; k < q2; k++, l = (l + 1) & 15) {
+        float u = za[k] - zb[k];
+        acc[l] += u * u;
+    }
+    float sum = 0;
+    for (int l = 0; l < 16; l++) sum += acc[l];
+    return (double)sum >= lim;
+}
+
+/* ================================================================ core distances (bounded) */
+
+/* ‖a − b‖² in float over 64 interleaved partial sums (four vector registers, so the adds do not
+ * wait on each other), the rest 16 at a time, folded in a fixed order: every lane adds at most
+ * d/64 + 16 rounded squares, then six levels of adds */
+static inline float sqdist_f32(const float *a, const float *b, int64_t d)
+{
+    float acc[64] = {0};
+    int64_t t = 0;
+    for (; t + 64 <= d; t += 64)
+        for (int l = 0; l < 64; l++) {
+            float u = a[t + l] - b[t + l];
+            acc[l] += u * u;
+        }
+    for (; t + 16 <= d; t += 16)
+        for (int l = 0; l < 16; l++) {
+            float u = a[t + l] - b[t + l];
+            acc[l] += u * u;
+        }
+    for (int l = 0; t < d; t++, l++) {
+        float u = a[t] - b[t];
+        acc[l] += u * u;
+    }
+    for (int l = 0; l < 16; l++) acc[l] = (acc[l] + acc[l + 16]) + (acc[l + 32] + acc[l + 48]);
+    for (int h = 8; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++) acc[l] += acc[l + h];
+    return acc[0];
+}
+
+/* the relative error bound of sqdist_f32, doubled */
+static inline double f32_rel(int64_t d) { return ((double)d / 64.0 + 32.0) * 0x1p-21; }
+
+/* ask for the cache lines of a row */
+static inline void prefetch_row(const float *p, int64_t d)
+{
+    for (int64_t t = 0; t < d; t += 16) __builtin_prefetch(p + t);
+}
+
+/* the same sum as fm_hdbscan_core_brute's re-scoring: double, one term after the other */
+static double sqdist_seq(const float *a, const float *b, int64_t d)
+{
+    double r = 0;
+    for (int64_t j = 0; j < d; j++) {
+        double t = (double)a[j] - (double)b[j];
+        r += t * t;
+    }
+    return r;
+}
+
+typedef struct { float key; int32_t id; } kn_item;
+
+static inline int kn_above(kn_item a, kn_item b) { return a.key > b.key || (a.key == b.key && a.id > b.id); }
+
+/* a max-heap of m items: replace the top by it and sift down */
+static void kn_replace_top(kn_item *h, int64_t m, kn_item it)
+{
+    int64_t c = 0;
+    for (;;) {
+        int64_t l = 2 * c + 1, r = l + 1, bg = c;
+        kn_item big = it;
+        if (l < m && kn_above(h[l], big)) { bg = l; big = h[l]; }
+        if (r < m && kn_above(h[r], big)) bg = r;
+        if (bg == c) break;
+        h[c] = h[bg];
+        c = bg;
+    }
+    h[c] = it;
+}
+
+static void kn_push(kn_item *h, int64_t *m, kn_item it)
+{
+    int64_t c = (*m)++;
+    while (c > 0) {
+        int64_t p = (c - 1) / 2;
+        if (!kn_above(it, h[p])) break;
+        h[c] = h[p];
+        c = p;
+    }
+    h[c] = it;
+}
+
+static int kn_cmp(const void *a, const void *b)
+{
+    const kn_item *x = a, *y = b;
+    return kn_above(*x, *y) - kn_above(*y, *x);
+}
+
+typedef struct { float key; int32_t leaf; } leaf_key;
+
+static int leaf_key_cmp(const void *a, const void *b)
+{
+    const leaf_key *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->leaf > y->leaf) - (x->leaf < y->leaf);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    kn_item *heap;     /* m×K */
+    int64_t *hn;       /* m */
+    double *u;         /* m: current upper bound of the k-th distance (inf until K found) */
+    float *lb2;        /* leaf max */
+    leaf_key *lk;      /* n_leaves */
+    double *ex;        /* K */
+    int64_t *need;     /* leaf max */
+} core_scratch;
+
+/* Exact core distances of the m points at positions qpos[0..m) of the leaf order (one leaf, or
+ * one point), with K ≥ k kept candidates each. Leaves are visited by their box distance to the
+ * query box [qlo, qhi]; a leaf, a point's whole visit of a leaf, or a pair is skipped when its
+ * bound is beyond the point's current K-th distance. ok[i] = 0 when K was too few to prove the
+ * k-th distance (ties around it): retry with more. */
+static void core_block(double *core, uint8_t *ok, const fm_hdbscan_bounds *b, const float *x, int64_t d, int64_t k,
+                       int64_t K, const int64_t *qpos, int64_t m, const float *qlo, const float *qhi,
+                       core_scratch *sc)
+{
+    int64_t q = b->q, nl = b->n_leaves;
+    const int64_t *ord = b->order, *ls = b->leaf_start;
+    const float *z = b->z, *tol = b->tol;
+    /* float squared distances are within a factor (1 ± rel) of the exact ones */
+    double rel = f32_rel(d);
+    float maxtol = 0, qtol = 0;
+    for (int64_t l = 0; l < nl; l++)
+        if (b->leaf_tol[l] > maxtol) maxtol = b->leaf_tol[l];
+    for (int64_t i = 0; i < m; i++) {
+        sc->hn[i] = 0;
+        sc->u[i] = INFINITY;
+        if (tol[ord[qpos[i]]] > qtol) qtol = tol[ord[qpos[i]]];
+    }
+    for (int64_t l = 0; l < nl; l++) {
+        sc->lk[l].key = boxbox_dist2(qlo, qhi, b->lo + l * q, b->hi + l * q, q);
+        sc->lk[l].leaf = (int32_t)l;
+    }
+    qsort(sc->lk, (size_t)nl, sizeof(leaf_key), leaf_key_cmp);
+    for (int64_t li = 0; li < nl; li++) {
+        int64_t l = sc->lk[li].leaf;
+        double umax = 0;
+        for (int64_t i = 0; i < m; i++)
+            if (sc->u[i] > umax) umax = sc->u[i];
+        /* leaves come by increasing box distance: once one is out of reach, all the rest are */
+        if (bound_excludes(sc->lk[li].key, umax, (double)qtol + maxtol)) break;
+        int64_t j0 = ls[l], j1 = ls[l + 1];
+        double ltol = b->leaf_tol[l];
+        for (int64_t i = 0; i < m; i++) {
+            int64_t pi = ord[qpos[i]];
+            const float *zi = z + pi * q, *xi = x + pi * d;
+            double ui = sc->u[i], ti = tol[pi];
+            if (bound_excludes(leaf_dist2(b, zi, l), ui, ti + ltol)) continue;
+            float *lb2 = sc->lb2;
+            for (int64_t j = 0; j < j1 - j0; j++) lb2[j] = 0;
+            for (int64_t kk = 0; kk < q; kk++) {
+                const float *col = b->zt + kk * b->n + j0;
+                float zk = zi[kk];
+                for (int64_t j = 0; j < j1 - j0; j++) {
+                    float t = col[j] - zk;
+                    lb2[j] += t * t;
+                }
+            }
+            kn_item *h = sc->heap + i * K;
+            /* bound_excludes with one float threshold for the leaf (nudged up: excludes less) */
+            double tt = ui + ti + ltol;
+            float thr = (float)(tt * tt * (1.0 + BOUND_REL) * (1.0 + 1e-6));
+            int64_t nn = 0;
+            for (int64_t j = 0; j < j1 - j0; j++)
+                if (lb2[j] < thr) sc->need[nn++] = j0 + j;
+            for (int64_t t = 0; t < nn; t++) {
+                int64_t pj = ord[sc->need[t]];
+                if (pj == pi) continue;
+                if (t + 1 < nn) {
+                    if (b->q2) prefetch_row(b->z2 + sc->need[t + 1] * b->q2, b->q2);
+                    else prefetch_row(x + ord[sc->need[t + 1]] * d, d);
+                }
+                if (bound_excludes(lb2[sc->need[t] - j0], ui, ti + ltol)) continue;   /* ui fell meanwhile */
+                if (b->q2 && z2_excludes(b->z2 + qpos[i] * b->q2, b->z2 + sc->need[t] * b->q2, b->q2, ui,
+                                         ti + ltol))
+                    continue;
+                kn_item it = {sqdist_f32(xi, x + pj * d, d), (int32_t)pj};
+                if (sc->hn[i] < K) {
+                    kn_push(h, &sc->hn[i], it);
+                    if (sc->hn[i] == K) ui = sc->u[i] = sqrt((double)h[0].key * (1.0 + rel));
+                } else if (kn_above(h[0], it)) {
+                    kn_replace_top(h, K, it);
+                    ui = sc->u[i] = sqrt((double)h[0].key * (1.0 + rel));
+                }
+            }
+        }
+    }
+    /* The k-th exact distance among the kept. Sorted by float key f, an exact square lies in
+     * [f(1 − rel), f(1 + rel)]: those surely below the k-th key's range are below the k-th exact
+     * value, those surely above it are above; only the ones between need the exact sum. Proven
+     * when every candidate not kept (key ≥ the heap top) is at least as far. */
+    for (int64_t i = 0; i < m; i++) {
+        int64_t pi = ord[qpos[i]], hn = sc->hn[i];
+        kn_item *h = sc->heap + i * K;
+        double top = hn > 0 ? (double)h[0].key : 0.0;
+        qsort(h, (size_t)hn, sizeof(kn_item), kn_cmp);
+        double fk = h[k - 1].key, lo = fk * (1.0 - rel), hi = fk * (1.0 + rel);
+        int64_t below = 0, nb = 0;
+        for (int64_t c = 0; c < hn; c++) {
+            double f = h[c].key;
+            /* near the subnormal range float keys say nothing: all exact */
+            if (fk > F32_NORMAL && f * (1.0 + rel) < lo) below++;
+            else if (fk <= F32_NORMAL || f * (1.0 - rel) <= hi)
+                sc->ex[nb++] = sqdist_seq(x + pi * d, x + (int64_t)h[c].id * d, d);
+        }
+        qsort(sc->ex, (size_t)nb, sizeof(double), dbl_cmp);
+        double ek = sc->ex[k - 1 - below];
+        ok[i] = hn == b->n - 1 || (hn == K && (ek == 0.0 || (top > F32_NORMAL && ek <= top * (1.0 - rel))));
+        core[pi] = sqrt(ek);
+    }
+}
+
+fm_status fm_hdbscan_core_bounded(double *core, const fm_hdbscan_bounds *b, const float *x, int64_t d,
+                                  int64_t min_samples)
+{
+    int64_t n = b->n, k = min_samples, q = b->q, nl = b->n_leaves;
+    if (k < 1 || k > n - 1) return FM_STATUS_ARG;
+    int64_t lmax = 0;
+    for (int64_t l = 0; l < nl; l++)
+        if (b->leaf_start[l + 1] - b->leaf_start[l] > lmax) lmax = b->leaf_start[l + 1] - b->leaf_start[l];
+    int64_t K = k + CORE_SLACK < n - 1 ? k + CORE_SLACK : n - 1;
+    uint8_t *ok = fm_alloc((size_t)n, 1);
+    int64_t *pos = fm_alloc((size_t)n, sizeof(int64_t));
+    if (!ok || !pos) { fm_free(ok); fm_free(pos); return FM_STATUS_NOMEM; }
+    int failed = 0;
+    for (int64_t i = 0; i < n; i++) pos[i] = i;
+    /* each query leaf on its own: the result of a point never depends on the schedule */
+#pragma omp parallel
+    {
+        core_scratch sc;
+        sc.heap = fm_alloc((size_t)(lmax * K), sizeof(kn_item));
+        sc.hn = fm_alloc((size_t)lmax, sizeof(int64_t));
+        sc.u = fm_alloc((size_t)lmax, sizeof(double));
+        sc.lb2 = fm_alloc((size_t)lmax, sizeof(float));
+        sc.lk = fm_alloc((size_t)nl, sizeof(leaf_key));
+        sc.ex = fm_alloc((size_t)K, sizeof(double));
+        sc.need = fm_alloc((size_t)lmax, sizeof(int64_t));
+        int mine = !sc.heap || !sc.hn || !sc.u || !sc.lb2 || !sc.lk || !sc.ex || !sc.need;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t l = 0; l < nl; l++) {
+            if (mine) continue;
+            int64_t j0 = b->leaf_start[l];
+            core_block(core, ok + j0, b, x, d, k, K, pos + j0, b->leaf_start[l + 1] - j0, b->lo + l * q,
+                       b->hi + l * q, &sc);
+        }
+        if (mine) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        fm_free(sc.heap);
+        fm_free(sc.hn);
+        fm_free(sc.u);
+        fm_free(sc.lb2);
+        fm_free(sc.lk);
+        fm_free(sc.ex);
+        fm_free(sc.need);
+    }
+    /* points whose k-th distance sits in a tie the K kept could not settle: again with twice K */
+    fm_status s = failed ? FM_STATUS_NOMEM : FM_STATUS_OK;
+    while (s == FM_STATUS_OK) {
+        int64_t nf = 0;
+        for (int64_t r = 0; r < n; r++)
+            if (!ok[r]) pos[nf++] = r;
+        if (nf == 0) break;
+        K = 2 * K < n - 1 ? 2 * K : n - 1;
+        core_scratch sc;
+        sc.heap = fm_alloc((size_t)K, sizeof(kn_item));
+        sc.hn = fm_alloc(1, sizeof(int64_t));
+        sc.u = fm_alloc(1, sizeof(double));
+        sc.lb2 = fm_alloc((size_t)lmax, sizeof(float));
+        sc.lk = fm_alloc((size_t)nl, sizeof(leaf_key));
+        sc.ex = fm_alloc((size_t)K, sizeof(double));
+        sc.need = fm_alloc((size_t)lmax, sizeof(int64_t));
+        if (sc.heap && sc.hn && sc.u && sc.lb2 && sc.lk && sc.ex && sc.need) {
+            for (int64_t f = 0; f < nf; f++) {
+                const float *zp = b->z + b->order[pos[f]] * q;
+                core_block(core, ok + pos[f], b, x, d, k, K, pos + f, 1, zp, zp, &sc);
+            }
+        } else {
+            s = FM_STATUS_NOMEM;
+        }
+        fm_free(sc.heap);
+        fm_free(sc.hn);
+        fm_free(sc.u);
+        fm_free(sc.lb2);
+        fm_free(sc.lk);
+        fm_free(sc.ex);
+        fm_free(sc.need);
+    }
+    fm_free(ok);
+    fm_free(pos);
+    return s;
+}
+
+/* ================================================================ Prim (high dimensions) */
 
 /* ‖a − b‖² in double over 8 interleaved partial sums (vectorisable without reassociating:
  * the grouping is fixed, so every thread count gives the same bits) */
@@ -345,68 +992,313 @@ static inline double sqdist_lanes(const float *a, const float *b, int64_t d)
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-fm_status fm_hdbscan_mst_prim(int64_t *ea, int64_t *eb, double *w, const float *x, const double *core,
-                              int64_t n, int64_t d)
+static inline int prim_before(double ka, int64_t ia, double kb, int64_t ib)
 {
-    if (n < 1 || d < 1) return FM_STATUS_ARG;
-    if (n == 1) return FM_STATUS_OK;
-    /* rest: the points not yet in the tree, compacted (order changes, so ties are broken by
-     * point index explicitly); best/src: their mutual-reachability distance to the tree */
-    int64_t *rest = fm_alloc((size_t)n, sizeof(int64_t));
-    int64_t *src = fm_alloc((size_t)n, sizeof(int64_t));
-    double *best = fm_alloc((size_t)n, sizeof(double));
-    int64_t nchunk_max = (n + PRIM_CHUNK - 1) / PRIM_CHUNK;
-    double *cb = fm_alloc((size_t)nchunk_max, sizeof(double));
-    int64_t *cj = fm_alloc((size_t)nchunk_max, sizeof(int64_t));
-    fm_status st = FM_STATUS_NOMEM;
-    if (!rest || !src || !best || !cb || !cj) goto done;
-    for (int64_t i = 0; i < n; i++) { rest[i] = i; best[i] = DBL_MAX; src[i] = 0; }
-    int64_t nrest = n, cur = 0;
-    rest[0] = rest[--nrest];   /* point 0 starts the tree */
-    for (int64_t e = 0; e < n - 1; e++) {
-        const float *xc = x + cur * d;
-        double cc = core[cur];
-        int64_t nch = (nrest + PRIM_CHUNK - 1) / PRIM_CHUNK;
-        /* threads only when a step has enough work: a barrier per step costs more otherwise */
-#pragma omp parallel for schedule(static) if (nrest * d >= ((int64_t)1 << 18))
-        for (int64_t c = 0; c < nch; c++) {
-            double bv = DBL_MAX;
-            int64_t bj = -1;
-            int64_t lo = c * PRIM_CHUNK, hi = lo + PRIM_CHUNK < nrest ? lo + PRIM_CHUNK : nrest;
-            for (int64_t r = lo; r < hi; r++) {
-                int64_t j = rest[r];
-                /* mr(cur, j) ≥ max(core(cur), core(j)): when best[j] is already that low the
-                 * distance cannot improve it, and most of the time nothing is computed */
-                double lb = cc > core[j] ? cc : core[j];
-                if (lb < best[j]) {
-                    double mr = sqrt(sqdist_lanes(xc, x + j * d, d));
-                    if (lb > mr) mr = lb;
-                    if (mr < best[j]) { best[j] = mr; src[j] = cur; }
-                }
-                if (best[j] < bv || (best[j] == bv && j < bj)) { bv = best[j]; bj = r < 0 ? -1 : j; }
+    return ka < kb || (ka == kb && ia < ib);
+}
+
+/* the settled points: a binary min-heap on (distance, point) */
+static void heap_push(double *hk, int64_t *hi, int64_t *hn, double k, int64_t id)
+{
+    int64_t c = (*hn)++;
+    while (c > 0) {
+        int64_t p = (c - 1) / 2;
+        if (!prim_before(k, id, hk[p], hi[p])) break;
+        hk[c] = hk[p];
+        hi[c] = hi[p];
+        c = p;
+    }
+    hk[c] = k;
+    hi[c] = id;
+}
+
+static void heap_pop(double *hk, int64_t *hi, int64_t *hn)
+{
+    int64_t m = --(*hn);
+    if (m == 0) return;
+    double k = hk[m];
+    int64_t id = hi[m], c = 0;
+    for (;;) {
+        int64_t l = 2 * c + 1, r = l + 1, b = c;
+        double bk = k;
+        int64_t bi = id;
+        if (l < m && prim_before(hk[l], hi[l], bk, bi)) { b = l; bk = hk[l]; bi = hi[l]; }
+        if (r < m && prim_before(hk[r], hi[r], bk, bi)) b = r;
+        if (b == c) break;
+        hk[c] = hk[b];
+        hi[c] = hi[b];
+        c = b;
+    }
+    hk[c] = k;
+    hi[c] = id;
+}
+
+/* Prim's state: the points not in the tree and not settled ("active") sit in their leaf's
+ * segment [start, start + cnt) of the position arrays, their z in columns (struct of arrays, so
+ * the bounds of a leaf come 16 at a time). Per leaf: the largest best (nothing in the leaf can
+ * improve unless a bound is below it) and the (best, point) minimum. */
+typedef struct {
+    int64_t q, cap;
+    const int64_t *start;
+    int64_t *pid, *home, *cnt, *minid, *minpos, *nset;
+    const float *z2;   /* rows by home position (the point's place in the bounds' leaf order) */
+    int64_t q2;
+    double *best, *core, *maxb, *minb;
+    float *tol, *zt;
+    uint8_t *flag;
+} prim_state;
+
+/* z of leaf l: its own block of q rows of (leaf size) columns, so a scan reads one piece */
+static inline float *prim_zleaf(const prim_state *P, int64_t l)
+{
+    return P->zt + P->start[l] * P->q;
+}
+
+static void prim_move(prim_state *P, int64_t l, int64_t to, int64_t from)
+{
+    P->pid[to] = P->pid[from];
+    P->home[to] = P->home[from];
+    P->best[to] = P->best[from];
+    P->core[to] = P->core[from];
+    P->tol[to] = P->tol[from];
+    int64_t w = P->start[l + 1] - P->start[l];
+    float *zl = prim_zleaf(P, l);
+    to -= P->start[l];
+    from -= P->start[l];
+    for (int64_t k = 0; k < P->q; k++) zl[k * w + to] = zl[k * w + from];
+}
+
+static void prim_leaf_summary(prim_state *P, int64_t l)
+{
+    double mb = -DBL_MAX, bv = DBL_MAX;
+    int64_t bj = INT64_MAX, br = -1;
+    for (int64_t r = P->start[l]; r < P->start[l] + P->cnt[l]; r++) {
+        double v = P->best[r];
+        if (v > mb) mb = v;
+        if (prim_before(v, P->pid[r], bv, bj)) { bv = v; bj = P->pid[r]; br = r; }
+    }
+    P->maxb[l] = mb;
+    P->minb[l] = bv;
+    P->minid[l] = bj;
+    P->minpos[l] = br;
+}
+
+/* one leaf against the newest tree point: update best/src, move the newly settled to the end of
+ * the segment (nset of them, for the heap), refresh the summary */
+static void prim_scan_leaf(prim_state *P, int64_t l, int64_t *src, const float *x, int64_t d, int64_t cur,
+                           double cc, double tc, const float *zc, const float *z2c)
+{
+    int64_t lo = P->start[l], m = P->cnt[l], q = P->q, nset = 0;
+    float lb2[PRIM_CHUNK];
+    if (q) {
+        for (int64_t r = 0; r < m; r++) lb2[r] = 0.0f;
+        for (int64_t k = 0; k < q; k++) {
+            const float *col = prim_zleaf(P, l) + k * (P->start[l + 1] - lo);
+            float zk = zc[k];
+            for (int64_t r = 0; r < m; r++) {
+                float t = col[r] - zk;
+                lb2[r] += t * t;
             }
-            cb[c] = bv;
-            cj[c] = bj;
         }
+    }
+    const float *xc = x + cur * d;
+    /* mr(cur, j) ≥ max(core(cur), core(j)), and ≥ the z bound: skip when either reaches best */
+    int32_t need[PRIM_CHUNK];
+    int64_t nn = 0;
+    for (int64_t r = lo; r < lo + m; r++) {
+        double bst = P->best[r], cj = P->core[r];
+        double lb = cc > cj ? cc : cj;
+        if (lb < bst && (!q || !bound_excludes(lb2[r - lo], bst, tc + (double)P->tol[r]))) need[nn++] = (int32_t)r;
+    }
+    /* the rows come from anywhere in x: fetch one ahead while the current one is summed. A float
+     * sum first: when it proves ‖x_cur − x_j‖ > best[j] (within its error bound), the double sum
+     * could not lower best[j] either. */
+    double rel = f32_rel(d);
+    for (int64_t t = 0; t < nn; t++) {
+        if (t + 1 < nn) {
+            if (P->q2) prefetch_row(P->z2 + P->home[need[t + 1]] * P->q2, P->q2);
+            else prefetch_row(x + P->pid[need[t + 1]] * d, d);
+        }
+        int64_t r = need[t], j = P->pid[r];
+        double bst = P->best[r], cj = P->core[r];
+        double lb = cc > cj ? cc : cj;
+        const float *xj = x + j * d;
+        if (P->q2 && z2_excludes(z2c, P->z2 + P->home[r] * P->q2, P->q2, bst, tc + (double)P->tol[r])) continue;
+        double f = sqdist_f32(xc, xj, d);
+        if (f > F32_NORMAL && f * (1.0 - rel) > bst * bst * (1.0 + 1e-12)) continue;
+        double mr = sqrt(sqdist_lanes(xc, xj, d));
+        if (lb > mr) mr = lb;
+        if (mr < bst) {
+            P->best[r] = mr;
+            src[j] = cur;
+            /* best = core(j): no later point can lower it (mr ≥ core(j)) */
+            if (mr <= cj) { P->flag[r] = 1; nset++; }
+        }
+    }
+    if (nset) {
+        int64_t end = lo + m;
+        for (int64_t r = lo + m - 1; r >= lo; r--) {
+            if (!P->flag[r]) continue;
+            P->flag[r] = 0;
+            end--;
+            if (r != end) {   /* swap: the active one at the end comes to r, the settled one goes there */
+                int64_t sp = P->pid[r];
+                double sb = P->best[r];
+                prim_move(P, l, r, end);
+                P->pid[end] = sp;
+                P->best[end] = sb;
+            }
+        }
+        P->cnt[l] = m - nset;
+    }
+    P->nset[l] = nset;
+    prim_leaf_summary(P, l);
+}
+
+fm_status fm_hdbscan_mst_prim(int64_t *ea, int64_t *eb, double *w, const float *x, const double *core,
+                              const fm_hdbscan_bounds *b, int64_t n, int64_t d, int64_t par_min)
+{
+    if (par_min <= 0) par_min = PRIM_PAR_MIN;
+    if (n < 1 || d < 1 || (b && (b->n != n || b->q < 1))) return FM_STATUS_ARG;
+    if (n == 1) return FM_STATUS_OK;
+    int64_t q = b ? b->q : 0;
+    int64_t nl = b ? b->n_leaves : (n + PRIM_CHUNK - 1) / PRIM_CHUNK;
+    prim_state P;
+    memset(&P, 0, sizeof P);
+    P.q = q;
+    P.cap = n;
+    int64_t *chunk_start = NULL, *src = fm_alloc((size_t)n, sizeof(int64_t)), *list = fm_alloc((size_t)nl, sizeof(int64_t));
+    int64_t *live = fm_alloc((size_t)nl, sizeof(int64_t));
+    double *hk = fm_alloc((size_t)n, sizeof(double));
+    int64_t *hi = fm_alloc((size_t)n, sizeof(int64_t));
+    float *zc = fm_alloc((size_t)q + 1, sizeof(float));
+    P.pid = fm_alloc((size_t)n, sizeof(int64_t));
+    P.home = fm_alloc((size_t)n, sizeof(int64_t));
+    int64_t *inv = fm_alloc((size_t)n, sizeof(int64_t));
+    P.q2 = b ? b->q2 : 0;
+    P.z2 = b ? b->z2 : NULL;
+    P.best = fm_alloc((size_t)n, sizeof(double));
+    P.core = fm_alloc((size_t)n, sizeof(double));
+    P.tol = fm_alloc((size_t)n, sizeof(float));
+    P.zt = q ? fm_alloc((size_t)(q * n), sizeof(float)) : NULL;
+    P.flag = fm_alloc((size_t)n, 1);
+    P.cnt = fm_alloc((size_t)nl, sizeof(int64_t));
+    P.minid = fm_alloc((size_t)nl, sizeof(int64_t));
+    P.minpos = fm_alloc((size_t)nl, sizeof(int64_t));
+    P.nset = fm_alloc((size_t)nl, sizeof(int64_t));
+    P.maxb = fm_alloc((size_t)nl, sizeof(double));
+    P.minb = fm_alloc((size_t)nl, sizeof(double));
+    fm_status st = FM_STATUS_NOMEM;
+    if (!src || !list || !live || !hk || !hi || !zc || !P.pid || !P.home || !inv || !P.best || !P.core || !P.tol || (q && !P.zt) || !P.flag ||
+        !P.cnt || !P.minid || !P.minpos || !P.nset || !P.maxb || !P.minb)
+        goto done;
+    if (b) {
+        P.start = b->leaf_start;
+        for (int64_t l = 0; l < nl; l++)
+            if (b->leaf_start[l + 1] - b->leaf_start[l] > PRIM_CHUNK) { st = FM_STATUS_ARG; goto done; }
+    } else {
+        if (!(chunk_start = fm_alloc((size_t)nl + 1, sizeof(int64_t)))) goto done;
+        for (int64_t l = 0; l <= nl; l++) chunk_start[l] = l * PRIM_CHUNK < n ? l * PRIM_CHUNK : n;
+        P.start = chunk_start;
+    }
+    int64_t pos0 = -1, l0 = -1;
+    for (int64_t r = 0; r < n; r++) {
+        int64_t j = b ? b->order[r] : r;
+        P.pid[r] = j;
+        P.home[r] = r;
+        inv[j] = r;
+        P.best[r] = DBL_MAX;
+        P.core[r] = core[j];
+        P.tol[r] = b ? b->tol[j] : 0.0f;
+        if (j == 0) pos0 = r;
+    }
+    for (int64_t l = 0; l < nl; l++) {
+        P.cnt[l] = P.start[l + 1] - P.start[l];
+        if (pos0 >= P.start[l] && pos0 < P.start[l + 1]) l0 = l;
+        float *zl = q ? prim_zleaf(&P, l) : NULL;
+        for (int64_t r = P.start[l]; r < P.start[l + 1]; r++)
+            for (int64_t k = 0; k < q; k++) zl[k * P.cnt[l] + (r - P.start[l])] = b->z[P.pid[r] * q + k];
+        live[l] = l;
+    }
+    int64_t nlive = nl;
+    /* point 0 starts the tree */
+    prim_move(&P, l0, pos0, P.start[l0] + --P.cnt[l0]);
+    for (int64_t l = 0; l < nl; l++) prim_leaf_summary(&P, l);
+    int64_t nh = 0, cur = 0;
+    for (int64_t e = 0; e < n - 1; e++) {
+        double cc = core[cur];
+        double tc = q ? b->tol[cur] : 0.0;
+        for (int64_t k = 0; k < q; k++) zc[k] = b->z[cur * q + k];
+        /* the leaves where some best could fall */
+        int64_t nlist = 0, work = 0;
+        for (int64_t t = 0; t < nlive; t++) {
+            int64_t l = live[t];
+            if (P.cnt[l] == 0) {   /* emptied: out of the list for good */
+                live[t--] = live[--nlive];
+                continue;
+            }
+            if (cc >= P.maxb[l]) continue;
+            if (q && bound_excludes(leaf_dist2(b, zc, l), P.maxb[l],
+                                    tc + (double)b->leaf_tol[l]))
+                continue;
+            list[nlist++] = l;
+            work += P.cnt[l];
+        }
+        /* leaves are independent: the outcome does not depend on who scans which */
+#pragma omp parallel for schedule(dynamic, 1) if (work >= par_min)
+        for (int64_t t = 0; t < nlist; t++)
+            prim_scan_leaf(&P, list[t], src, x, d, cur, cc, tc, zc, P.q2 ? P.z2 + inv[cur] * P.q2 : NULL);
+        for (int64_t t = 0; t < nlist; t++) {
+            int64_t l = list[t], r0 = P.start[l] + P.cnt[l];
+            for (int64_t r = r0; r < r0 + P.nset[l]; r++) heap_push(hk, hi, &nh, P.best[r], P.pid[r]);
+        }
+        /* the next point: the (best, index) minimum over the leaves and the heap */
         double bv = DBL_MAX;
-        int64_t bj = -1;
-        for (int64_t c = 0; c < nch; c++)
-            if (cj[c] >= 0 && (cb[c] < bv || (cb[c] == bv && cj[c] < bj))) { bv = cb[c]; bj = cj[c]; }
-        if (bj < 0) { st = FM_STATUS_NUMERIC; goto done; }
+        int64_t bj = INT64_MAX, bl = -1;
+        for (int64_t t = 0; t < nlive; t++) {
+            int64_t l = live[t];
+            if (P.cnt[l] > 0 && prim_before(P.minb[l], P.minid[l], bv, bj)) { bv = P.minb[l]; bj = P.minid[l]; bl = l; }
+        }
+        if (nh > 0 && (bl < 0 || prim_before(hk[0], hi[0], bv, bj))) {
+            bv = hk[0];
+            bj = hi[0];
+            heap_pop(hk, hi, &nh);
+        } else if (bl >= 0) {
+            int64_t r = P.minpos[bl], last = P.start[bl] + --P.cnt[bl];
+            if (r != last) prim_move(&P, bl, r, last);
+            prim_leaf_summary(&P, bl);
+        } else {
+            st = FM_STATUS_NUMERIC;
+            goto done;
+        }
         ea[e] = src[bj];
         eb[e] = bj;
         w[e] = bv;
-        for (int64_t r = 0; r < nrest; r++)
-            if (rest[r] == bj) { rest[r] = rest[--nrest]; break; }
         cur = bj;
     }
     st = FM_STATUS_OK;
 done:
-    fm_free(rest);
+    fm_free(chunk_start);
     fm_free(src);
-    fm_free(best);
-    fm_free(cb);
-    fm_free(cj);
+    fm_free(list);
+    fm_free(live);
+    fm_free(hk);
+    fm_free(hi);
+    fm_free(zc);
+    fm_free(P.pid);
+    fm_free(P.home);
+    fm_free(inv);
+    fm_free(P.best);
+    fm_free(P.core);
+    fm_free(P.tol);
+    fm_free(P.zt);
+    fm_free(P.flag);
+    fm_free(P.cnt);
+    fm_free(P.minid);
+    fm_free(P.minpos);
+    fm_free(P.nset);
+    fm_free(P.maxb);
+    fm_free(P.minb);
     return st;
 }
 

@@ -38,11 +38,55 @@ fm_status fm_hdbscan_core_brute(double *core, const float *x, int64_t n, int64_t
 fm_status fm_hdbscan_mst_boruvka(int64_t *ea, int64_t *eb, double *w, const fm_kdtree *t, const double *core,
                                  int approx);
 
+/* ---- bounds for high dimensions ----
+ * z (n×q): the coordinates of x − μ on q − 1 orthonormal principal axes (from the covariance of
+ * an evenly spaced subsample), then the norm of what the axes leave out, so that
+ * ‖z_a − z_b‖ ≤ ‖x_a − x_b‖ for every pair. z2 (n×q2, may be NULL): the same with q2 − 1 axes
+ * (q2 > q), a finer bound. tol (n): rounding allowance — the float bound may exceed the exact one
+ * by at most tol_a + tol_b, and by a relative 2e-6. 2 ≤ q, q2 ≤ d + 1, n ≥ 2.
+ * FM_STATUS_NUMERIC when ‖x − μ‖ ≥ 1e15 somewhere (float squares would overflow): use no bound. */
+fm_status fm_hdbscan_bound_coords(float *z, float *z2, float *tol, const float *x, int64_t n, int64_t d, int64_t q,
+                                  int64_t q2);
+
+#define FM_HDBSCAN_LEAF_MAX 2048
+
+/* z and a kd-tree over it: the points in leaf order (order), leaf l holding positions
+ * leaf_start[l] .. leaf_start[l + 1] − 1 (≤ leaf points), its box lo/hi (n_leaves×q) and the
+ * largest tol of its points. */
+typedef struct {
+    int64_t n, q, q2, n_leaves;
+    float *z, *tol;
+    float *z2;   /* n×q2 by leaf position (or NULL): finer bounds on more axes, tried before x */
+    int64_t *order, *leaf_start;
+    float *lo, *hi, *leaf_tol;
+    float *zt;   /* q×n: z by leaf position, one coordinate per row (for bounds 16 at a time) */
+    float *center, *radius;   /* n_leaves×q, n_leaves: a ball around each leaf's points */
+} fm_hdbscan_bounds;
+
+/* b for x (n×d): q coordinates per point (2 ≤ q ≤ d + 1), q2 finer ones (0 = none, else
+ * q < q2 ≤ d + 1), leaves of at most leaf points (1 ≤ leaf ≤ FM_HDBSCAN_LEAF_MAX). Memory
+ * O(n·(q + q2)); free with fm_hdbscan_bounds_free (also after a failure). */
+fm_status fm_hdbscan_bounds_build(fm_hdbscan_bounds *b, const float *x, int64_t n, int64_t d, int64_t q,
+                                  int64_t q2, int64_t leaf);
+void fm_hdbscan_bounds_free(fm_hdbscan_bounds *b);
+
+/* core (n): exact core distances (as fm_hdbscan_core_brute, to the last bit: the k-th smallest of
+ * the same double sums) by visiting the leaves of b nearest first and skipping what the bounds
+ * rule out; O(n·min_samples) memory. x is n×d, b built on it. */
+fm_status fm_hdbscan_core_bounded(double *core, const fm_hdbscan_bounds *b, const float *x, int64_t d,
+                                  int64_t min_samples);
+
 /* Prim's algorithm from point 0 without a distance matrix (hdbscan's mst_linkage_core_vector):
- * O(n²·d) time, O(n) extra memory, parallel over fixed chunks with a (distance, index) minimum so
- * the tree does not depend on the thread count. x is n×d float32. */
+ * O(n²) steps, O(n·q) extra memory. x is n×d float32. With bounds b (or NULL), a point whose
+ * best equals its core distance leaves the scan (it can never improve), and leaves or points
+ * whose bound reaches their best are skipped: the edges, their order and their weights are the
+ * same bits as without (every mutual reachability that could lower a best under the strict '<'
+ * is still computed, in the same double arithmetic). The next point is the (distance, index)
+ * minimum, leaves are independent, so the tree does not depend on the thread count. A step scanning
+ * fewer than par_min points runs on one thread (≤ 0: 65,536). A barrier per step costs more than
+ * the step when another job holds a core: 70,000 × 80, one thread 8.6 s, two 35.7 s (shared). */
 fm_status fm_hdbscan_mst_prim(int64_t *ea, int64_t *eb, double *w, const float *x, const double *core,
-                              int64_t n, int64_t d);
+                              const fm_hdbscan_bounds *b, int64_t n, int64_t d, int64_t par_min);
 
 /* Sort the m edges by weight in the order numpy's argsort (quicksort, numpy 1.24) leaves them —
  * the order hdbscan feeds its single-linkage labelling. Equal weights are common (core distances),

@@ -17,6 +17,7 @@
 #include "knn.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #define MODEL_MT "fmclust.hdbscan_model"
@@ -37,6 +38,7 @@ typedef struct {
     int64_t k;
     int allow_single;
     double eps;
+    double t_core, t_mst;   /* wall seconds of the core distances and of the spanning tree */
 } hdb_model;
 
 static void model_release(hdb_model *m)
@@ -70,6 +72,31 @@ static hdb_model *check_model(lua_State *L, int idx)
 
 static const char *const methods[] = {"eom", "leaf", NULL};
 static const char *const algos[] = {"best", "boruvka_kdtree", "boruvka_exact", "prims", NULL};
+
+/* Bounds for Prim and the exact core distances in high dimensions (hdbscan.h): q coordinates
+ * for the per-point bound (principal axes + the residual norm), q2 for the finer one tried before
+ * a full distance (0 = none), leaves of BOUND_LEAF points. Chosen by measurement on Fashion-MNIST
+ * (70,000 × 784 and PCA-80): more axes spare exact distances but cost in every bound. 0 = no bounds
+ * (few dimensions: the bound would cost as much as the distance). */
+#define BOUND_LEAF 128
+static void bound_sizes(int64_t d, int64_t *q, int64_t *q2)
+{
+    *q = d >= 64 ? 25 : d >= 16 ? d / 2 + 1 : 0;
+    *q2 = d >= 512 ? 257 : 0;
+}
+
+/* b for x (n×d), or nothing (*has = 0) when bounds do not pay or the scale is out of float range */
+static fm_status bounds_for(fm_hdbscan_bounds *b, int *has, const float *x, int64_t n, int64_t d)
+{
+    int64_t q, q2;
+    bound_sizes(d, &q, &q2);
+    *has = 0;
+    if (q == 0 || n < 2) return FM_STATUS_OK;
+    fm_status s = fm_hdbscan_bounds_build(b, x, n, d, q, q2, BOUND_LEAF);
+    if (s == FM_STATUS_NUMERIC) return FM_STATUS_OK;   /* ‖x − μ‖ ≥ 1e15: plain Prim */
+    *has = s == FM_STATUS_OK;
+    return s;
+}
 
 /* selection + labels + probabilities on a fitted model (fit and reselect) */
 static fm_status model_select(hdb_model *m, int method, int allow_single, double eps, int64_t max_cs)
@@ -153,6 +180,9 @@ static int l_fit(lua_State *L)
     fm_status s = FM_STATUS_NOMEM;
     int64_t *ea = NULL, *eb = NULL;
     double *w = NULL, *z = NULL;
+    fm_hdbscan_bounds bnd;
+    int has_b = 0;
+    memset(&bnd, 0, sizeof bnd);
     m->x = fm_alloc((size_t)(n * d), sizeof(float));
     m->core = fm_alloc((size_t)n, sizeof(double));
     m->labels = fm_alloc((size_t)n, sizeof(int32_t));
@@ -165,15 +195,21 @@ static int l_fit(lua_State *L)
     if (X) memcpy(m->x, X->m.data, (size_t)(n * d) * sizeof(float));
     else for (int64_t i = 0; i < n * d; i++) m->x[i] = (float)x64[i];
     if (n > 1) {
+        double t0 = omp_get_wtime();
         if (d <= FM_HDBSCAN_KDTREE_MAX_D) {
             s = x64 ? fm_kdtree_build_f64(&m->kt, x64, n, d, FM_HDBSCAN_LEAF) : fm_kdtree_build(&m->kt, m->x, n, d, FM_HDBSCAN_LEAF);
             if (s != FM_STATUS_OK) goto fail;
             m->has_kt = 1;
             s = fm_hdbscan_core_kdtree(m->core, &m->kt, ms);
         } else {
-            s = fm_hdbscan_core_brute(m->core, m->x, n, d, ms);
+            /* exact core distances through the bounds (the same bits as the GEMM kNN) */
+            s = bounds_for(&bnd, &has_b, m->x, n, d);
+            if (s == FM_STATUS_OK)
+                s = has_b ? fm_hdbscan_core_bounded(m->core, &bnd, m->x, d, ms) : fm_hdbscan_core_brute(m->core, m->x, n, d, ms);
         }
         if (s != FM_STATUS_OK) goto fail;
+        double t1 = omp_get_wtime();
+        m->t_core = t1 - t0;
         if (algo == 1 || algo == 2) {
             if (!m->has_kt) {   /* Borůvka asked for in high dimensions: build the tree anyway */
                 s = x64 ? fm_kdtree_build_f64(&m->kt, x64, n, d, FM_HDBSCAN_LEAF) : fm_kdtree_build(&m->kt, m->x, n, d, FM_HDBSCAN_LEAF);
@@ -184,8 +220,12 @@ static int l_fit(lua_State *L)
             }
             s = fm_hdbscan_mst_boruvka(ea, eb, w, &m->kt, m->core, algo == 1);
         } else {
-            s = fm_hdbscan_mst_prim(ea, eb, w, m->x, m->core, n, d);
+            if (!has_b && (s = bounds_for(&bnd, &has_b, m->x, n, d)) != FM_STATUS_OK) goto fail;
+            s = fm_hdbscan_mst_prim(ea, eb, w, m->x, m->core, has_b ? &bnd : NULL, n, d, 0);
         }
+        fm_hdbscan_bounds_free(&bnd);
+        has_b = 0;
+        m->t_mst = omp_get_wtime() - t1;
         if (s != FM_STATUS_OK) goto fail;
         s = fm_hdbscan_sort_edges(ea, eb, w, n - 1);
         if (s == FM_STATUS_OK) s = fm_linkage_from_mst(z, ea, eb, w, n);
@@ -210,6 +250,7 @@ static int l_fit(lua_State *L)
     fm_free(z);
     return 1;
 fail:
+    fm_hdbscan_bounds_free(&bnd);
     fm_free(ea);
     fm_free(eb);
     fm_free(w);
@@ -461,6 +502,15 @@ static int m_nearest_labelled(lua_State *L)
     return 1;
 }
 
+/* model:timings() → seconds of the core distances, seconds of the spanning tree */
+static int m_timings(lua_State *L)
+{
+    hdb_model *m = check_model(L, 1);
+    lua_pushnumber(L, m->t_core);
+    lua_pushnumber(L, m->t_mst);
+    return 2;
+}
+
 static int m_info(lua_State *L)
 {
     hdb_model *m = check_model(L, 1);
@@ -541,20 +591,31 @@ static void check_tree(lua_State *L, int idx, fm_hdbscan_tree *t)
     }
 }
 
-/* core.hdbscan_core_distances(X, min_samples, brute) → table (n) */
+/* core.hdbscan_core_distances(X, min_samples, method) → table (n); method "kdtree" (hdbscan's
+ * Borůvka), "brute" (exact GEMM kNN) or "bounded" (exact, through the bounds) */
+static const char *const core_methods[] = {"kdtree", "brute", "bounded", NULL};
+
 static int l_core_distances(lua_State *L)
 {
     lfm_matrix *X = lfm_checkmatrix(L, 1);
     int64_t n = X->m.n, d = X->m.d;
     lua_Integer ms = luaL_checkinteger(L, 2);
-    int brute = lua_toboolean(L, 3);
+    int method = luaL_checkoption(L, 3, "kdtree", core_methods);
     luaL_argcheck(L, n >= 2 && d >= 1, 1, "matrix needs at least 2 rows");
     luaL_argcheck(L, ms >= 1 && ms <= n - 1, 2, "min_samples must be in 1..n−1");
+    if (fm_has_nonfinite(X->m.data, n * d)) return luaL_argerror(L, 1, "matrix contains NaN or Inf");
     double *core = fm_alloc((size_t)n, sizeof(double));
     if (!core) return lfm_status_error(L, FM_STATUS_NOMEM, "core_distances", NULL);
     fm_status s;
-    if (brute) s = fm_hdbscan_core_brute(core, X->m.data, n, d, ms);
-    else {
+    if (method == 1) {
+        s = fm_hdbscan_core_brute(core, X->m.data, n, d, ms);
+    } else if (method == 2) {
+        fm_hdbscan_bounds b;
+        int has = 0;
+        s = bounds_for(&b, &has, X->m.data, n, d);
+        if (s == FM_STATUS_OK) s = has ? fm_hdbscan_core_bounded(core, &b, X->m.data, d, ms) : fm_hdbscan_core_brute(core, X->m.data, n, d, ms);
+        if (has) fm_hdbscan_bounds_free(&b);
+    } else {
         fm_kdtree t;
         s = fm_kdtree_build(&t, X->m.data, n, d, 40);
         if (s == FM_STATUS_OK) {
@@ -572,13 +633,48 @@ static int l_core_distances(lua_State *L)
     return 1;
 }
 
-/* core.hdbscan_mst(X, min_samples, algorithm) → {a = {}, b = {}, w = {}} (0-based points) */
+/* core.hdbscan_bound_coords(X, q) → z (n rows of q numbers), tol (n): the bounding coordinates */
+static int l_bound_coords(lua_State *L)
+{
+    lfm_matrix *X = lfm_checkmatrix(L, 1);
+    int64_t n = X->m.n, d = X->m.d;
+    lua_Integer q = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 2, 1, "matrix needs at least 2 rows");
+    luaL_argcheck(L, q >= 2 && q <= d + 1, 2, "q must be in 2..columns + 1");
+    if (fm_has_nonfinite(X->m.data, n * d)) return luaL_argerror(L, 1, "matrix contains NaN or Inf");
+    float *z = fm_alloc((size_t)(n * q), sizeof(float)), *tol = fm_alloc((size_t)n, sizeof(float));
+    fm_status s = z && tol ? fm_hdbscan_bound_coords(z, NULL, tol, X->m.data, n, d, q, 0) : FM_STATUS_NOMEM;
+    if (s != FM_STATUS_OK) { fm_free(z); fm_free(tol); return lfm_status_error(L, s, "bound_coords", NULL); }
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_createtable(L, (int)q, 0);
+        for (int64_t k = 0; k < q; k++) {
+            lua_pushnumber(L, z[i * q + k]);
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_pushnumber(L, tol[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    fm_free(z);
+    fm_free(tol);
+    return 2;
+}
+
+/* core.hdbscan_mst(X, min_samples, algorithm, bounds, parallel_min) → {a = {}, b = {}, w = {}}
+ * (0-based points); bounds (default true): Prim with the bounds (the same edges, only faster);
+ * parallel_min: Prim steps scanning fewer points run on one thread (0 = the default) */
 static int l_mst(lua_State *L)
 {
     lfm_matrix *X = lfm_checkmatrix(L, 1);
     int64_t n = X->m.n, d = X->m.d;
     lua_Integer ms = luaL_checkinteger(L, 2);
     int algo = luaL_checkoption(L, 3, "best", algos);
+    int use_bounds = lua_isnoneornil(L, 4) ? 1 : lua_toboolean(L, 4);
+    lua_Integer par_min = luaL_optinteger(L, 5, 0);
     luaL_argcheck(L, n >= 2 && d >= 1, 1, "matrix needs at least 2 rows");
     luaL_argcheck(L, ms >= 1 && ms <= n - 1, 2, "min_samples must be in 1..n−1");
     if (algo == 0) algo = d <= FM_HDBSCAN_KDTREE_MAX_D ? 1 : 3;
@@ -591,8 +687,15 @@ static int l_mst(lua_State *L)
     s = fm_kdtree_build(&t, X->m.data, n, d, FM_HDBSCAN_LEAF);
     if (s == FM_STATUS_OK) s = fm_hdbscan_core_kdtree(core, &t, ms);
     if (s == FM_STATUS_OK) {
-        if (algo == 3) s = fm_hdbscan_mst_prim(ea, eb, w, X->m.data, core, n, d);
-        else s = fm_hdbscan_mst_boruvka(ea, eb, w, &t, core, algo == 1);
+        if (algo == 3) {
+            fm_hdbscan_bounds b;
+            int has = 0;
+            if (use_bounds) s = bounds_for(&b, &has, X->m.data, n, d);
+            if (s == FM_STATUS_OK) s = fm_hdbscan_mst_prim(ea, eb, w, X->m.data, core, has ? &b : NULL, n, d, par_min);
+            if (has) fm_hdbscan_bounds_free(&b);
+        } else {
+            s = fm_hdbscan_mst_boruvka(ea, eb, w, &t, core, algo == 1);
+        }
     }
 done:
     fm_kdtree_free(&t);
@@ -814,12 +917,14 @@ static const luaL_Reg model_methods[] = {
     {"assign_noise", m_assign_noise},
     {"nearest_labelled", m_nearest_labelled},
     {"info", m_info},
+    {"timings", m_timings},
     {NULL, NULL}};
 
 static const luaL_Reg hdbscan_funcs[] = {
     {"hdbscan_fit", l_fit},
     {"kdtree_arrays", l_kdtree_arrays},
     {"hdbscan_core_distances", l_core_distances},
+    {"hdbscan_bound_coords", l_bound_coords},
     {"hdbscan_mst", l_mst},
     {"hdbscan_linkage", l_linkage},
     {"hdbscan_condense", l_condense},

@@ -1,6 +1,7 @@
 -- HDBSCAN on all 70,000 images embedded in 10 dimensions by fmclust's UMAP (n_components = 10,
 -- seed 42; PCA-10 if UMAP is unavailable), min_cluster_size 100 (timed, the row's seconds) and
--- 1,000, plus the raw 784-d pixels (mcs 100; exact kNN core distances and Prim's tree).
+-- 1,000, plus PCA-80 and the raw 784-d pixels (mcs 100; exact core distances and Prim's tree through
+-- projected bounds, with the split between the two).
 -- No peer runs here: scikit-learn-contrib/hdbscan is not installed (not in Debian) and
 -- scikit-learn 1.2.1 has no HDBSCAN. The peer column quotes the issue's measurement on this
 -- machine: hdbscan 0.8.43 takes 4.8 s (mcs 100) and 20.3 s (mcs 1,000, 2.5 GB). If the hdbscan
@@ -27,16 +28,21 @@ return {
     local rss1000 = ctx.peak_rss_kb()
     local q = ("mcs 100: %s, peak RSS %.0f MB; mcs 1000: %s, peak RSS %.0f MB"):format(
       summary(fm, res, E.y), (rss100 or 0) / 1024, summary(fm, res2, E.y, secs2), (rss1000 or 0) / 1024)
-    -- the raw pixels: exact kNN core distances and Prim's tree, O(n·k) memory
+    -- above 60 dimensions: exact core distances and Prim's tree through projected bounds, O(n·d)
+    -- memory. PCA-80 first (an 80-d embedding as the study uses), the raw pixels last (largest).
     local X = ctx.data().X
-    local s3, r3 = ctx.time(function() return fm.hdbscan(X, {min_cluster_size = 100}) end)
-    q = q .. ("; raw 784-d (Prim) mcs 100: %s, %.1f s, peak RSS %.0f MB"):format(summary(fm, r3, E.y), s3,
-      (ctx.peak_rss_kb() or 0) / 1024)
+    local function high(label, Y)
+      local s, r = ctx.time(function() return fm.hdbscan(Y, {min_cluster_size = 100}) end)
+      return ("; %s mcs 100: %s, %.1f s (core distances %.1f s, spanning tree %.1f s), peak RSS %.0f MB"):format(
+        label, summary(fm, r, E.y), s, r.seconds.core_distances, r.seconds.spanning_tree, (ctx.peak_rss_kb() or 0) / 1024)
+    end
+    q = q .. high("PCA-80", fm.pca(X, {n_components = 80}))
+    q = q .. high("raw 784-d", X)
     local peer, out = ctx.peer("hdbscan.py", {X = E.path, y = E.y_path, min_cluster_size = 100})
     local row = {
       fm_seconds = secs,
       fm_quality = q,
-      target = "≤ 1 s for mcs 100, no n² memory",
+      target = "≤ 1 s for mcs 100 (10-d); raw 784-d ≤ 60 s, 80-d ≤ 10 s; no n² memory",
     }
     if peer and peer.seconds then
       row.peer, row.peer_seconds = "hdbscan " .. tostring(peer.version), peer.seconds
