@@ -1,6 +1,7 @@
 -- Autoencoders: architectures, float64 finite-difference checks of every layer type, activation and
--- loss, overfitting a small set, encode/decode/reconstruct, save/load (and corrupt files),
--- thread-count determinism, verbose progress, and every bad input.
+-- loss, overfitting a small set (float32 and bfloat16 products), bfloat16 training against float32,
+-- encode/decode/reconstruct, save/load (and corrupt files, version-1 files), thread-count
+-- determinism, verbose progress, and every bad input.
 local fm = require "fmclust"
 local H = require "spec.helper"
 
@@ -20,6 +21,15 @@ local function bytes(M)
 end
 
 local function shape(M) return table.pack(M:shape()) end
+
+local BF16 = fm.core.bf16_available()
+
+-- FNV-1a 64 of a string (the model file's checksum), in Lua's wrapping 64-bit integers
+local function fnv1a(s)
+  local h = 0xcbf29ce484222325
+  for i = 1, #s do h = (h ~ s:byte(i)) * 0x100000001b3 end
+  return h
+end
 
 -- FD tolerance: the check runs in float64 (the layer kernels are compiled for double too), central
 -- differences with h = 1e-5; the issue asks for relative error ≤ 1e-3, we see ≤ 1e-6.
@@ -102,24 +112,58 @@ describe("autoencoder gradients (float64 central differences)", function()
 end)
 
 describe("autoencoder training", function()
-  it("overfits 256 images: the dense loss falls ≥ 10×", function()
+  it("overfits 256 images: the dense loss falls ≥ 10×, in float32 and in bfloat16 products", function()
     local X = images(256)
-    local ae = fm.autoencoder{layers = {784, 256, 32}, seed = 1}
-    local before = ae:loss(X)
-    local hist = ae:fit(X, {epochs = 30, batch_size = 64, learning_rate = 3e-3, seed = 1})
-    assert.are.equal(30, #hist.loss)
-    local after = ae:loss(X)
-    assert.is_true(after * 10 <= before, ("loss %g → %g"):format(before, after))
-    assert.is_true(hist.loss[30] < hist.loss[1])
+    for _, precision in ipairs{"float32", "bfloat16"} do
+      local ae = fm.autoencoder{layers = {784, 256, 32}, seed = 1}
+      local before = ae:loss(X)
+      local fit = function()
+        return ae:fit(X, {epochs = 30, batch_size = 64, learning_rate = 3e-3, seed = 1, precision = precision})
+      end
+      if precision == "bfloat16" and not BF16 then   -- this CPU: the option must say why it cannot
+        assert.has_error(fit, 'bad argument #2 to \'fit\' (precision "bfloat16" needs a CPU with AVX512-BF16 (use "auto" or "float32"))')
+      else
+        local hist = fit()
+        assert.are.equal(30, #hist.loss)
+        assert.are.equal(precision, hist.precision)
+        assert.are.equal(precision, ae.precision)
+        local after = ae:loss(X)
+        assert.is_true(after * 10 <= before, ("%s: loss %g → %g"):format(precision, before, after))
+        assert.is_true(hist.loss[30] < hist.loss[1])
+      end
+    end
   end)
 
-  it("overfits 256 images: the conv loss falls ≥ 10×", function()
+  it("overfits 256 images: the conv loss falls ≥ 10× (auto precision)", function()
     local X = images(256)
     local ae = fm.autoencoder{kind = "conv", channels = {8, 16}, latent = 32, seed = 1}
     local before = ae:loss(X)
-    ae:fit(X, {epochs = 30, batch_size = 64, learning_rate = 3e-3, seed = 1})
+    local hist = ae:fit(X, {epochs = 30, batch_size = 64, learning_rate = 3e-3, seed = 1})
+    assert.are.equal(BF16 and "bfloat16" or "float32", hist.precision)
     local after = ae:loss(X)
     assert.is_true(after * 10 <= before, ("loss %g → %g"):format(before, after))
+  end)
+
+  it("bfloat16 products train like float32: same loss curve within a few %", function()
+    -- same seed, data and schedule; only the products' inputs are rounded. The curves must agree
+    -- to 3 % at every epoch (bfloat16's 2^-8 rounding is far below the gradient noise of
+    -- mini-batches; we see 0.5 %), and the float32 evaluation of both models too.
+    local X = images(512)
+    local curves = {}
+    for _, precision in ipairs{"float32", BF16 and "bfloat16" or "auto"} do
+      local ae = fm.autoencoder{layers = {784, 256, 256, 10}, seed = 2}
+      local hist = ae:fit(X, {epochs = 5, batch_size = 64, seed = 2, precision = precision})
+      curves[#curves + 1] = {loss = hist.loss, eval = ae:loss(X), precision = hist.precision}
+    end
+    local f32, mixed = curves[1], curves[2]
+    assert.are.equal(BF16 and "bfloat16" or "float32", mixed.precision)
+    for e = 1, 5 do
+      local rel = math.abs(mixed.loss[e] - f32.loss[e]) / f32.loss[e]
+      assert.is_true(rel < 0.03, ("epoch %d: loss %g (%s) against %g (float32)"):format(e, mixed.loss[e],
+        mixed.precision, f32.loss[e]))
+    end
+    assert.is_true(f32.loss[5] < 0.4 * f32.loss[1])   -- the curves did move
+    assert.is_true(math.abs(mixed.eval - f32.eval) / f32.eval < 0.03, ("%g against %g"):format(mixed.eval, f32.eval))
   end)
 
   it("trains with SGD + momentum, BCE, weight decay and a validation set", function()
@@ -142,22 +186,24 @@ describe("autoencoder training", function()
     assert.are.equal(5, ae.epochs_trained)
   end)
 
-  it("same seed → identical weights after an epoch with OMP_NUM_THREADS=1 and 2", function()
+  it("same seed → identical weights after an epoch with OMP_NUM_THREADS=1 and 2 (float32, bfloat16)", function()
     local code = [[
       local fm = require "fmclust"
       local X = fm.data.fashion_mnist{split = "test"}:slice(1, 600)
       local out = {}
       -- batch 100 for the conv: rows = 100·196 pixels, so thread blocks fall off the 64-row grid
+      for _, precision in ipairs(fm.core.bf16_available() and {"float32", "bfloat16"} or {"float32"}) do
       for _, case in ipairs{{fm.autoencoder{layers = {784, 300, 500, 10}, seed = 3}, 256},
                             {fm.autoencoder{kind = "conv", channels = {4, 8}, latent = 10, seed = 3}, 100}} do
         local ae = case[1]
-        ae:fit(X, {epochs = 1, batch_size = case[2], seed = 7})
+        ae:fit(X, {epochs = 1, batch_size = case[2], seed = 7, precision = precision})
         local h = 0
         for _, v in ipairs(ae:parameters():to_table()[1]) do
           h = (h * 33 + string.unpack("<I4", string.pack("<f", v))) % 4294967291
         end
         local e = ae:encode(X:slice(1, 5)):to_table()
-        out[#out + 1] = ("%d %.9g"):format(h, e[5][10])
+        out[#out + 1] = ("%s %d %.9g"):format(precision, h, e[5][10])
+      end
       end
       print(table.concat(out, " | "))
     ]]
@@ -166,6 +212,27 @@ describe("autoencoder training", function()
     assert.is_truthy(ok1, one)
     assert.is_truthy(ok2, two)
     assert.are.equal(one, two)
+    -- and the two precisions really are different computations
+    local w = {}
+    for p, h in one:gmatch("(%a+%d*) (%d+)") do w[#w + 1] = {p, h} end
+    assert.are.equal(BF16 and 4 or 2, #w)
+    if BF16 then   -- the dense model's weight hash, float32 against bfloat16
+      assert.are.same({"float32", "bfloat16"}, {w[1][1], w[3][1]})
+      assert.are_not.equal(w[1][2], w[3][2])
+    end
+  end)
+
+  it("auto precision without AVX512-BF16 (FMCLUST_NO_BF16 set) is float32; bfloat16 is an error", function()
+    local out, ok = H.run_lua([[
+      local fm = require "fmclust"
+      local X = fm.matrix.random(40, 12, {seed = 1})
+      local ae = fm.autoencoder{layers = {12, 6, 2}}
+      local h = ae:fit(X, {epochs = 1})
+      local ok, err = pcall(ae.fit, ae, X, {precision = "bfloat16"})
+      print(tostring(fm.core.bf16_available()), h.precision, ae.precision, ok, err)
+    ]], {FMCLUST_NO_BF16 = "1"})
+    assert.is_truthy(ok, out)
+    assert.matches('^false%s+float32%s+float32%s+false%s+.*bad argument #2 to \'fit\' %(precision "bfloat16" needs a CPU with AVX512%-BF16 %(use "auto" or "float32"%)%)', out)
   end)
 
   it("prints epoch, loss, validation loss, seconds and ETA on stderr with verbose", function()
@@ -239,6 +306,35 @@ describe("autoencoder save and load", function()
     assert.are.equal(bytes(ae:reconstruct(X)), bytes(b:reconstruct(X)))
   end)
 
+  it("keeps the training precision; reads version-1 files (float32) and rejects bad precision fields", function()
+    local ae = fm.autoencoder{layers = {16, 9, 3}}
+    assert.is_nil(ae.precision)   -- not trained yet
+    local want = BF16 and "bfloat16" or "float32"
+    ae:fit(X, {epochs = 1, precision = want})
+    local path = dir .. "/prec.fmae"
+    ae:save(path)
+    local b = fm.autoencoder.load(path)
+    assert.are.equal(want, b.precision)
+    assert.are.equal(want, b:info().precision)
+    -- the same model as a version-1 file: version 1 at offset 4, 0 at offset 20, a new checksum
+    local good = read(path)
+    local body = good:sub(1, 4) .. string.pack("<I4", 1) .. good:sub(9, 20) .. string.pack("<I4", 0) ..
+      good:sub(25, #good - 8)
+    local v1 = dir .. "/v1.fmae"
+    write(v1, body .. string.pack("<i8", fnv1a(body)))
+    local c = fm.autoencoder.load(v1)
+    assert.are.equal("float32", c.precision)
+    assert.are.equal(1, c:info().epochs)
+    assert.are.equal(bytes(ae:parameters()), bytes(c:parameters()))
+    -- a precision other than 0 in a version-1 file, or beyond 1 in version 2: corrupt
+    for _, hdr in ipairs{{1, 1}, {2, 2}} do
+      local bad = good:sub(1, 4) .. string.pack("<I4", hdr[1]) .. good:sub(9, 20) .. string.pack("<I4", hdr[2]) ..
+        good:sub(25, #good - 8)
+      write(v1, bad .. string.pack("<i8", fnv1a(bad)))
+      assert.has_error(function() fm.autoencoder.load(v1) end, "load: '" .. v1 .. "' has a corrupt header")
+    end
+  end)
+
   it("a reloaded conv model encodes identically", function()
     local ae = fm.autoencoder{kind = "conv", channels = {2, 4}, latent = 3, input_shape = {4, 4}}
     ae:fit(X, {epochs = 1})
@@ -275,7 +371,7 @@ describe("autoencoder save and load", function()
       "load: '" .. bad .. "' is not an fmclust autoencoder file (bad magic)")
     write(bad, good:sub(1, 4) .. string.pack("<I4", 9) .. good:sub(9))
     assert.has_error(function() fm.autoencoder.load(bad) end,
-      "load: '" .. bad .. "' has format version 9, this fmclust reads version 1")
+      "load: '" .. bad .. "' has format version 9, this fmclust reads versions 1 to 2")
     write(bad, good:sub(1, 24) .. string.pack("<i8", 17) .. good:sub(33))
     assert.has_error(function() fm.autoencoder.load(bad) end)
     assert.has_error(function() fm.autoencoder.load(dir .. "/missing.fmae") end,
@@ -344,6 +440,10 @@ describe("autoencoder bad input", function()
     assert.has_error(function() ae:fit(X, {validation = fm.matrix.zeros(3, 5)}) end,
       "bad argument #2 to 'fit' (validation has 5 columns, the autoencoder expects 16)")
     assert.has_error(function() ae:fit(X, {seed = 1.5}) end)
+    assert.has_error(function() ae:fit(X, {precision = "float16"}) end,
+      "bad argument #2 to 'fit' (precision must be one of \"auto\", \"float32\", \"bfloat16\", got 'float16')")
+    assert.has_error(function() ae:fit(X, {precision = 16}) end,
+      "bad argument #2 to 'fit' (precision must be a string, got number)")
     assert.has_error(function() ae:fit("X") end, "bad argument #1 to 'fit' (matrix expected, got string)")
     assert.has_error(function() ae:fit(fm.matrix.zeros(0, 16)) end)
     assert.has_error(function() ae.fit(X) end)

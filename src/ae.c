@@ -1,13 +1,14 @@
 /* ae.c — autoencoder models: architectures, initialisation, the training epoch, inference in
  * batches, the finite-difference gradient check, save and load.
  *
- * Model file format (version 1; all integers and floats little-endian):
+ * Model file format (version 2; all integers and floats little-endian):
  *   offset 0   4 bytes   magic "FMAE"
- *          4   u32       format version (1)
+ *          4   u32       format version (2; version 1 files, with 0 at offset 20, still load)
  *          8   u32       kind: 0 dense, 1 conv
  *         12   u32       output activation: 0 linear, 2 sigmoid
  *         16   u32       count: number of layer sizes (dense) or of conv channels (conv), 1..62
- *         20   u32       reserved (0)
+ *         20   u32       precision of the last training epoch: 0 float32, 1 bfloat16 products
+ *                        (version 1: reserved, 0)
  *         24   i64 × count   dense: d_in, hidden sizes..., latent — conv: the channels
  *              i64 × 3   conv only: image height, width, latent size
  *              i64       epochs trained
@@ -18,6 +19,7 @@
  * model starts the optimiser afresh.
  */
 #include "ae.h"
+#include "gemm_bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -160,10 +162,11 @@ void fm_ae_model_free(fm_ae_model *m)
 
 /* the optimiser step on one layer's parameters, called by the backward pass as soon as that
  * layer's gradient is final (elementwise, so per layer = all at once) */
-struct step_ctx { fm_ae_model *m; const float *grad; const fm_ae_train_opts *o; };
+struct step_ctx { fm_ae_model *m; const float *grad; const fm_ae_train_opts *o; const fm_ae_ws_f32 *ws; };
 static void opt_layer(void *ctx, int64_t off, int64_t count)
 {
     struct step_ctx *c = ctx;
+    if (c->ws->err != FM_STATUS_OK) return;   /* a product failed (no memory): no step on its garbage */
     fm_ae_model *m = c->m;
     const fm_ae_train_opts *o = c->o;
     if (o->optimizer == FM_AE_ADAM)
@@ -182,6 +185,8 @@ fm_status fm_ae_train_epoch(double *loss, fm_ae_model *m, const float *x, int64_
     const fm_ae_arch *a = &m->arch;
     int64_t d = a->d_in, B = o->batch_size < n ? o->batch_size : n, np = a->n_params;
     if (n < 1 || B < 1) return FM_STATUS_ARG;
+    if (o->precision != FM_AE_FLOAT32 && (o->precision != FM_AE_BFLOAT16 || !fm_bf16_available()))
+        return FM_STATUS_ARG;
     if (m->opt_kind != o->optimizer) {   /* a new optimiser starts from zero moments */
         fm_free(m->m), fm_free(m->v);
         m->m = m->v = NULL;
@@ -193,6 +198,7 @@ fm_status fm_ae_train_epoch(double *loss, fm_ae_model *m, const float *x, int64_
     fm_ae_ws_f32 ws;
     fm_status s = fm_ae_ws_init_f32(&ws, a, B);
     if (s != FM_STATUS_OK) return s;
+    ws.bf16 = o->precision == FM_AE_BFLOAT16;
     float *grad = fm_alloc((size_t)np, sizeof(float));
     int64_t *perm = o->shuffle ? fm_alloc((size_t)n, sizeof(int64_t)) : NULL;
     float *xb = o->shuffle ? fm_alloc((size_t)(B * d), sizeof(float)) : NULL;
@@ -212,11 +218,13 @@ fm_status fm_ae_train_epoch(double *loss, fm_ae_model *m, const float *x, int64_
         }
         fm_ae_forward_f32(&ws, a, m->params, xin, nb, 0, a->n_layers);
         m->step++;
-        struct step_ctx sc = {m, grad, o};
+        struct step_ctx sc = {m, grad, o, &ws};
         tot += fm_ae_backward_f32(grad, NULL, &ws, a, m->params, xin, xin, nb, o->loss, opt_layer, &sc);
+        if ((s = ws.err) != FM_STATUS_OK) goto done;
     }
     *loss = tot / ((double)n * (double)d);
     m->epochs++;
+    m->precision = o->precision;
 done:
     fm_free(grad);
     fm_free(perm);
@@ -333,7 +341,7 @@ done:
 /* ------------------------------------------------------------------ save / load */
 
 #define AE_MAGIC "FMAE"
-#define AE_VERSION 1u
+#define AE_VERSION 2u
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -365,7 +373,8 @@ fm_status fm_ae_save(const fm_ae_model *m, const char *path, char *err)
     int64_t vals[FM_AE_MAX_LAYERS + 4];
     uint32_t count;
     int nv = recipe(a, vals, &count);
-    uint32_t hdr[5] = {AE_VERSION, (uint32_t)a->conv, (uint32_t)a->layer[a->n_layers - 1].act, count, 0};
+    uint32_t hdr[5] = {AE_VERSION, (uint32_t)a->conv, (uint32_t)a->layer[a->n_layers - 1].act, count,
+                       (uint32_t)m->precision};
     int64_t tail[2] = {m->epochs, a->n_params};
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -422,10 +431,11 @@ fm_status fm_ae_load(fm_ae_model **out, const char *path, char *err)
     NEED(sizeof hdr, "header");
     memcpy(hdr, buf + pos, sizeof hdr);
     pos += sizeof hdr;
-    if (hdr[0] != AE_VERSION)
-        LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has format version %u, this fmclust reads version %u", path, hdr[0], AE_VERSION);
+    if (hdr[0] < 1 || hdr[0] > AE_VERSION)
+        LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has format version %u, this fmclust reads versions 1 to %u", path, hdr[0],
+                  AE_VERSION);
     if (hdr[1] > 1 || (hdr[2] != FM_AE_LINEAR && hdr[2] != FM_AE_SIGMOID) || hdr[3] < 1 ||
-        hdr[3] > FM_AE_MAX_LAYERS / 2 - 1 || hdr[4] != 0)
+        hdr[3] > FM_AE_MAX_LAYERS / 2 - 1 || hdr[4] > (hdr[0] == 1 ? 0u : (uint32_t)FM_AE_BFLOAT16))
         LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has a corrupt header", path);
     int conv = (int)hdr[1];
     size_t nv = hdr[3] + (conv ? 3 : 0);
@@ -459,6 +469,7 @@ fm_status fm_ae_load(fm_ae_model **out, const char *path, char *err)
     if ((s = fm_ae_model_new(&m, &a, 0)) != FM_STATUS_OK) LOAD_FAIL(s, "out of memory loading '%s'", path);
     memcpy(m->params, pdata, pbytes);
     m->epochs = tail[0];
+    m->precision = (int)hdr[4];
     if (fm_has_nonfinite(m->params, a.n_params)) {
         fm_ae_model_free(m);
         LOAD_FAIL(FM_STATUS_FORMAT, "'%s' holds NaN or Inf parameters", path);

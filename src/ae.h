@@ -10,6 +10,11 @@
  *   CONV    3×3, stride 2, padding 1: h×w×ci → h/2×w/2×co      W is co×(3·3·ci), taps (ky,kx,ci)
  *   DECONV  the transpose of CONV: h×w×ci → 2h×2w×co           W is ci×(3·3·co), taps (ky,kx,co)
  * each followed by an activation (linear, ReLU or sigmoid).
+ *
+ * Training runs its matrix products in float32 (OpenBLAS) or in mixed precision: inputs rounded
+ * to bfloat16, sums in float32 (gemm_bf16.c, CPUs with AVX512-BF16); parameters, optimiser
+ * moments, biases, activations, reductions and the loss stay float32 either way. Inference
+ * (fm_ae_apply, fm_ae_eval_loss) is float32.
  */
 #ifndef FM_AE_H
 #define FM_AE_H
@@ -20,6 +25,9 @@ enum { FM_AE_DENSE = 0, FM_AE_CONV = 1, FM_AE_DECONV = 2 };
 enum { FM_AE_LINEAR = 0, FM_AE_RELU = 1, FM_AE_SIGMOID = 2 };
 enum { FM_AE_MSE = 0, FM_AE_BCE = 1 };
 enum { FM_AE_ADAM = 0, FM_AE_SGD = 1 };
+/* training precision: float32 products, or bfloat16 products with float32 accumulation (mixed
+ * precision: parameters, optimiser state, bias/activation math and the loss stay float32) */
+enum { FM_AE_FLOAT32 = 0, FM_AE_BFLOAT16 = 1 };
 
 #define FM_AE_MAX_LAYERS 64
 #define FM_AE_ROWCHUNK 64   /* bias-gradient partial sums: fixed row chunks, so any thread count agrees */
@@ -62,6 +70,8 @@ void fm_ae_init_params(float *params, const fm_ae_arch *a, uint64_t seed);
         T *fcol[FM_AE_MAX_LAYERS]; /* a conv layer's im2col of its input, from forward to backward */  \
         double *part;              /* bias-gradient partial sums */                                 \
         double *rowloss;           /* (B) */                                                        \
+        int bf16;                  /* float only: GEMM products in bfloat16 (set after init) */     \
+        fm_status err;             /* the first failure inside a pass (checked by the caller) */    \
     } fm_ae_ws##SFX;                                                                                \
     fm_status fm_ae_ws_init##SFX(fm_ae_ws##SFX *ws, const fm_ae_arch *a, int64_t B);                \
     void fm_ae_ws_free##SFX(fm_ae_ws##SFX *ws);                                                     \
@@ -97,12 +107,14 @@ typedef struct {
     int64_t step;         /* optimiser steps taken */
     int64_t epochs;       /* epochs trained (the shuffle stream of the next epoch) */
     int opt_kind;         /* which optimiser the state belongs to (-1: none) */
+    int precision;        /* FM_AE_FLOAT32 / FM_AE_BFLOAT16: of the last training epoch (saved) */
 } fm_ae_model;
 
 typedef struct {
     int64_t batch_size;
     float learning_rate, weight_decay, momentum;
     int optimizer, loss, shuffle;
+    int precision;        /* FM_AE_BFLOAT16 needs fm_bf16_available() (else FM_STATUS_ARG) */
     uint64_t seed;
 } fm_ae_train_opts;
 

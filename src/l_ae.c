@@ -3,6 +3,7 @@
  * we raise only after it has returned. Friendly option checking lives in lua/fmclust/ae.lua. */
 #include "lfm.h"
 #include "ae.h"
+#include "gemm_bf16.h"
 
 #include <math.h>
 #include <string.h>
@@ -97,11 +98,13 @@ static int l_ae_new_conv(lua_State *L)
 }
 
 static const char *const KIND_NAMES[] = {"dense", "conv", "deconv"};
+static const char *const PRECISION_NAMES[] = {"float32", "bfloat16", NULL};
 static const char *const ACT_NAMES[] = {"linear", "relu", "sigmoid"};
 
 static void setint(lua_State *L, const char *k, int64_t v) { lua_pushinteger(L, (lua_Integer)v); lua_setfield(L, -2, k); }
 
-/* core.ae_info(model) → {kind, n_layers, n_enc, d_in, latent, n_params, epochs, output, layers = {...}} */
+/* core.ae_info(model) → {kind, n_layers, n_enc, d_in, latent, n_params, epochs, precision, output,
+ *                        layers = {...}} */
 static int l_ae_info(lua_State *L)
 {
     fm_ae_model *m = checkmodel(L, 1);
@@ -115,6 +118,8 @@ static int l_ae_info(lua_State *L)
     setint(L, "latent", a->d_latent);
     setint(L, "n_params", a->n_params);
     setint(L, "epochs", m->epochs);
+    lua_pushstring(L, PRECISION_NAMES[m->precision]);
+    lua_setfield(L, -2, "precision");
     lua_pushstring(L, ACT_NAMES[a->layer[a->n_layers - 1].act]);
     lua_setfield(L, -2, "output");
     lua_createtable(L, a->n_layers, 0);
@@ -152,8 +157,8 @@ static void check_data(lua_State *L, int idx, const lfm_matrix *X, int64_t d, co
     if (fm_has_nonfinite(X->m.data, X->m.n * X->m.d)) luaL_argerror(L, idx, "matrix contains NaN or Inf");
 }
 
-/* core.ae_epoch(model, X, batch_size, learning_rate, optimizer, loss, weight_decay, momentum, shuffle, seed)
- *   → mean loss per element over the epoch */
+/* core.ae_epoch(model, X, batch_size, learning_rate, optimizer, loss, weight_decay, momentum, shuffle, seed,
+ *               precision = "float32" | "bfloat16") → mean loss per element over the epoch */
 static int l_ae_epoch(lua_State *L)
 {
     fm_ae_model *m = checkmodel(L, 1);
@@ -167,13 +172,16 @@ static int l_ae_epoch(lua_State *L)
     lua_Number wd = luaL_optnumber(L, 7, 0), mom = luaL_optnumber(L, 8, 0);
     int shuffle = lua_isnoneornil(L, 9) ? 1 : lua_toboolean(L, 9);
     lua_Integer seed = luaL_optinteger(L, 10, 0);
+    int prec = luaL_checkoption(L, 11, "float32", PRECISION_NAMES) == 0 ? FM_AE_FLOAT32 : FM_AE_BFLOAT16;
     luaL_argcheck(L, batch >= 1, 3, "batch_size must be ≥ 1");
     luaL_argcheck(L, lr > 0 && isfinite(lr), 4, "learning_rate must be a finite number > 0");
     luaL_argcheck(L, wd >= 0 && isfinite(wd), 7, "weight_decay must be a finite number ≥ 0");
     luaL_argcheck(L, mom >= 0 && mom < 1, 8, "momentum must be in [0, 1)");
+    luaL_argcheck(L, prec == FM_AE_FLOAT32 || fm_bf16_available(), 11,
+                  "precision \"bfloat16\" needs a CPU with AVX512-BF16 (use \"auto\" or \"float32\")");
     fm_ae_train_opts o = {.batch_size = batch, .learning_rate = (float)lr, .weight_decay = (float)wd,
                           .momentum = (float)mom, .optimizer = opt, .loss = loss, .shuffle = shuffle,
-                          .seed = (uint64_t)seed};
+                          .precision = prec, .seed = (uint64_t)seed};
     double v = 0;
     fm_status s = fm_ae_train_epoch(&v, m, X->m.data, X->m.n, &o);
     if (s != FM_STATUS_OK) return lfm_status_error(L, s, "fit", NULL);
@@ -274,6 +282,56 @@ static int l_ae_gradcheck(lua_State *L)
     return 1;
 }
 
+/* core.bf16_available() → true when products can run in bfloat16 (AVX512-BF16 and FMCLUST_NO_BF16
+ * unset); without it, gemm_bf16 computes in float32 */
+static int l_bf16_available(lua_State *L)
+{
+    lua_pushboolean(L, fm_bf16_available());
+    return 1;
+}
+
+/* core.gemm_bf16(A, B [, transpose_a, transpose_b, alpha = 1, beta = 0, C, bias, relu]) → C
+ * C = alpha·op(A)·op(B) + beta·C with bfloat16 products and float32 sums (gemm_bf16.c). Without C
+ * a new zero matrix is the C; with C, it must be m×n and is updated in place. bias (a 1×n matrix)
+ * is then added to every row and relu clamps at 0, in the GEMM's own epilogue. */
+static int l_gemm_bf16(lua_State *L)
+{
+    lfm_matrix *a = lfm_checkmatrix(L, 1);
+    lfm_matrix *b = lfm_checkmatrix(L, 2);
+    int ta = lua_toboolean(L, 3), tb = lua_toboolean(L, 4);
+    lua_Number alpha = luaL_optnumber(L, 5, 1), beta = luaL_optnumber(L, 6, 0);
+    int64_t m = ta ? a->m.d : a->m.n, k = ta ? a->m.n : a->m.d;
+    int64_t kb = tb ? b->m.d : b->m.n, n = tb ? b->m.n : b->m.d;
+    if (k != kb)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "inner sizes differ (%I and %I)", (lua_Integer)k, (lua_Integer)kb));
+    luaL_argcheck(L, isfinite(alpha), 5, "alpha must be finite");
+    luaL_argcheck(L, isfinite(beta), 6, "beta must be finite");
+    lfm_matrix *c = NULL;
+    if (!lua_isnoneornil(L, 7)) {
+        c = lfm_checkmatrix(L, 7);
+        if (c->m.n != m || c->m.d != n)
+            return luaL_argerror(L, 7, lua_pushfstring(L, "C is %I×%I, the product is %I×%I", (lua_Integer)c->m.n,
+                                                       (lua_Integer)c->m.d, (lua_Integer)m, (lua_Integer)n));
+        if (c->m.data == a->m.data || c->m.data == b->m.data) return luaL_argerror(L, 7, "C must not be A or B");
+    }
+    const float *bias = NULL;
+    if (!lua_isnoneornil(L, 8)) {
+        lfm_matrix *bm = lfm_checkmatrix(L, 8);
+        if (bm->m.n != 1 || bm->m.d != n)
+            return luaL_argerror(L, 8, lua_pushfstring(L, "bias must be 1×%I, got %I×%I", (lua_Integer)n,
+                                                       (lua_Integer)bm->m.n, (lua_Integer)bm->m.d));
+        bias = bm->m.data;
+    }
+    int relu = lua_toboolean(L, 9);
+    lua_settop(L, 9);
+    if (c) lua_pushvalue(L, 7);   /* the result is C itself */
+    else c = lfm_newmatrix(L, m, n);
+    fm_status s = fm_gemm_bf16_ex(c->m.data, n, a->m.data, ta ? m : k, b->m.data, tb ? k : n, m, n, k, ta, tb,
+                                  (float)alpha, (float)beta, bias, relu);
+    if (s != FM_STATUS_OK) return lfm_status_error(L, s, "gemm_bf16", NULL);
+    return 1;
+}
+
 static const luaL_Reg ae_meta[] = {{"__gc", ae_gc}, {"__close", ae_gc}, {NULL, NULL}};
 
 static const luaL_Reg ae_funcs[] = {
@@ -289,6 +347,8 @@ static const luaL_Reg ae_funcs[] = {
     {"ae_save", l_ae_save},
     {"ae_load", l_ae_load},
     {"ae_gradcheck", l_ae_gradcheck},
+    {"bf16_available", l_bf16_available},
+    {"gemm_bf16", l_gemm_bf16},
     {NULL, NULL}};
 
 void lfm_open_ae(lua_State *L)
