@@ -76,7 +76,7 @@ report-check: all
 	$(RUN_ENV) sh tools/report-check.sh
 
 bench: all
-	$(RUN_ENV) $(LUA) bench/run.lua $(if $(QUICK),--quick)
+	$(RUN_ENV) $(LUA) bench/run.lua $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 data:
 	@sh data/fetch.sh

@@ -233,6 +233,31 @@ describe("sweep.run", function()
     sweep.registry.reducer.counted = nil
   end)
 
+  it("recomputes an embedding when what the machine decides (key_extra) changes", function()
+    local dir = H.tmpdir()
+    local calls, mode = 0, "a"
+    sweep.register("reducer", "machine_dep", {seeded = true, key_extra = function() return "mode=" .. mode end,
+      run = function(Z, p) calls = calls + 1; return (fm.pca(Z, p)) end})
+    local cfg = config(dir, {reducers = {{"machine_dep", n_components = 2}}, seeds = {0}})
+    sweep.run(cfg, QUIET)
+    assert.are.equal(1, calls)
+    os.remove(dir .. "/rows.jsonl")
+    sweep.run(cfg, QUIET)
+    assert.are.equal(1, calls)   -- same machine: the cached embedding
+    os.remove(dir .. "/rows.jsonl")
+    mode = "b"
+    sweep.run(cfg, QUIET)
+    assert.are.equal(2, calls)   -- another precision, say: not the cached one
+    sweep.registry.reducer.machine_dep = nil
+  end)
+
+  it("keys autoencoder embeddings by the precision auto resolves to", function()
+    local extra = sweep.registry.reducer.ae.key_extra
+    assert.are.equal("precision=float32", extra({precision = "float32"}))
+    assert.are.equal("precision=" .. fm.autoencoder.resolve_precision("auto"), extra({}))
+    assert.is_truthy(({float32 = true, bfloat16 = true})[fm.autoencoder.resolve_precision(nil)])
+  end)
+
   it("never trusts a bad cache entry: truncated, wrong shape, other key", function()
     local dir = H.tmpdir()
     local cfg = config(dir, {reducers = {{"pca", n_components = 2}}, clusterers = {{"kmeans", n_clusters = 3}},

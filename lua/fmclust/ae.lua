@@ -126,6 +126,13 @@ M.autoencoder = setmetatable({}, {__call = function(_, opts) return new(opts) en
 
 --- fm.autoencoder.load(path) → the saved autoencoder (format: see src/ae.c); corrupt or truncated
 -- files raise an error naming the file and the problem
+--- fm.autoencoder.resolve_precision(p) → "float32" | "bfloat16": what fit's precision option p
+--- (nil = "auto") runs as on this machine (auto: bfloat16 when the CPU has AVX512-BF16)
+function M.autoencoder.resolve_precision(p)
+  if p == nil or p == "auto" then return core.bf16_available() and "bfloat16" or "float32" end
+  return p
+end
+
 function M.autoencoder.load(path)
   if type(path) ~= "string" then U.argerror("load", 1, "path expected, got " .. U.describe(path)) end
   local net = call("load", core.ae_load, path)
@@ -197,10 +204,8 @@ function AE:fit(X, opts)
     end
     U.check_matrix("fit", 2, o.validation)
   end
-  local precision = o.precision
-  if precision == "auto" then
-    precision = core.bf16_available() and "bfloat16" or "float32"
-  elseif precision == "bfloat16" and not core.bf16_available() then
+  local precision = M.autoencoder.resolve_precision(o.precision)
+  if precision == "bfloat16" and not core.bf16_available() then
     U.argerror("fit", 2, 'precision "bfloat16" needs a CPU with AVX512-BF16 (use "auto" or "float32")')
   end
   local seed = o.seed or self.seed

@@ -284,7 +284,8 @@ end
 -- option `seed`; fixed = options always set; label = string or function(params) → string;
 -- run = function(X, params) → result (instead of fm[fn]; for custom algorithms); a reducer's
 -- result becomes its embedding (the first matrix returned, or result.embedding), a clusterer's
--- its labels (labels returned, or result.labels); cache = false for reducers not worth caching.
+-- its labels (labels returned, or result.labels); cache = false for reducers not worth caching;
+-- key_extra = function(params) → text added to the embedding's cache key (what the machine decides).
 
 local function generic_embedding(a, b)
   if fm.matrix.is_matrix(a) then return a end
@@ -367,6 +368,9 @@ local function ae_probe(kind)
   end
 end
 
+-- the embedding depends on the precision training ran in, which "auto" leaves to the machine
+local function ae_key_extra(p) return "precision=" .. fm.autoencoder.resolve_precision(p.precision) end
+
 M.registry = {
   reducer = {
     none = {seeded = false, cache = false, label = "none", run = function(X) return X end},
@@ -374,9 +378,9 @@ M.registry = {
     nmf = {fn = "nmf", seeded = true, label = "nmf"},
     umap = {fn = "umap", seeded = true, label = umap_label},
     ae = {requires = "autoencoder", seeded = true, label = "ae", run = ae_runner("dense"), probe = ae_probe("dense"),
-          save_model = function(ae, path) ae:save(path) end},
+          save_model = function(ae, path) ae:save(path) end, key_extra = ae_key_extra},
     cae = {requires = "autoencoder", seeded = true, label = "cae", run = ae_runner("conv"), probe = ae_probe("conv"),
-           save_model = function(ae, path) ae:save(path) end},
+           save_model = function(ae, path) ae:save(path) end, key_extra = ae_key_extra},
   },
   clusterer = {
     kmeans = {fn = "kmeans", seeded = true, label = "k-means"},
@@ -803,9 +807,12 @@ end
 local function safe_name(s) return (s:gsub("[^%w%-_.]+", "_")) end
 
 -- the fmclust version is part of the key: a new release recomputes embeddings (rows are kept)
+-- key_extra(params) adds what a reducer resolves from the machine (the autoencoders' precision)
 local function embed_key(spec, seed, data_hash)
-  return ("%s | seed=%s | data=%s | fmclust %s"):format(spec.key, (spec.seeded and seed ~= nil) and tostring(seed) or "-",
-                                                   data_hash, tostring(fm.version))
+  local def = M.registry.reducer[spec.name]
+  local extra = def and def.key_extra and (" | " .. def.key_extra(spec.params)) or ""
+  return ("%s | seed=%s | data=%s | fmclust %s%s"):format(spec.key, (spec.seeded and seed ~= nil) and tostring(seed) or "-",
+                                                   data_hash, tostring(fm.version), extra)
 end
 
 -- try the cache entry; returns Z, meta or nil, reason (nil reason when there is no entry)
