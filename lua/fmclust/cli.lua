@@ -145,10 +145,9 @@ end
 local function cmd_report(a)
   local sweep = require "fmclust.sweep"
   local report = require "fmclust.report"
+  local U = require "fmclust.util"
   local path = a.dir:match("%.jsonl$") and a.dir or (a.dir .. "/rows.jsonl")
-  local fh = io.open(path)
-  if not fh then fail("no rows file '%s'", path) end
-  fh:close()
+  if not U.exists(path) then fail("no rows file '%s'", path) end
   local rows, info = sweep.read_rows(path)
   if info.torn then io.stderr:write(("fmclust: %s: ignored a torn last line\n"):format(path)) end
   local fmt = a.format

@@ -55,38 +55,8 @@ local function esc(s)
 end
 M.escape = esc
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
-
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function list_dir(dir, suffix)
-  local out = {}
-  local p = io.popen("ls -1 " .. shell_quote(dir) .. " 2>/dev/null")
-  if not p then return out end
-  for name in p:lines() do
-    if name:sub(-#suffix) == suffix then out[#out + 1] = name end
-  end
-  p:close()
-  table.sort(out)
-  return out
-end
-
-local function num(v, f)
-  if type(v) ~= "number" or v ~= v then return "" end
-  return (f or "%.4f"):format(v)
-end
+-- file and number helpers shared with sweep and report
+local exists, read_all, list_dir, num = U.exists, U.read_all, U.list_dir, U.num
 
 local function secs_of(r)
   return type(r.seconds) == "table" and r.seconds.total or r.seconds

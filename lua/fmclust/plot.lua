@@ -838,9 +838,7 @@ function M.sweep(rows, opts)
   if type(rows) == "string" then
     local sweep = require "fmclust.sweep"
     local p = rows:match("%.jsonl$") and rows or (rows .. "/rows.jsonl")
-    local f = io.open(p)
-    if not f then U.argerror("sweep", 1, ("no rows file '%s'"):format(p)) end
-    f:close()
+    if not U.exists(p) then U.argerror("sweep", 1, ("no rows file '%s'"):format(p)) end
     rows = sweep.read_rows(p)
   end
   if type(rows) ~= "table" or U.is_matrix(rows) or U.is_labels(rows) then

@@ -12,6 +12,7 @@
 -- reducer_label ("none", "pca", "umap", "densmap", "ae→umap", ...), n_components, ari, ami, nmi,
 -- accuracy, n_clusters, noise_share, seconds = {reduce, cluster, score, total}, seed, params.
 local cjson = require("cjson").new()
+local U = require "fmclust.util"
 
 local M = {}
 
@@ -80,10 +81,7 @@ end
 
 -- ---------------------------------------------------------------- formatting helpers
 
-local function num(v, f)
-  if type(v) ~= "number" or v ~= v then return "" end
-  return (f or "%.4f"):format(v)
-end
+local num = U.num   -- shared with html
 
 local function canon_params(p)
   if type(p) ~= "table" then return "" end

@@ -76,6 +76,7 @@
 -- out), sweep.load_config(path), sweep.reduce(name, X, params, seed) and sweep.cluster(name, X,
 -- params, seed) (one registry algorithm on its own), sweep.data_hash(X).
 local fm = require "fmclust"
+local U = require "fmclust.util"
 local cjson = require("cjson").new()
 
 local M = {}
@@ -157,25 +158,13 @@ local function canon(v)
 end
 M.canon = canon
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+-- file helpers shared with html
+local shell_quote, read_all, exists = U.shell_quote, U.read_all, U.exists
 
+-- U.mkdir_p only reports; raise as before: "sweep: ...", blaming the caller of our caller
 local function mkdir_p(dir)
-  local ok = os.execute("mkdir -p " .. shell_quote(dir))
-  if not ok then errorf(2, "cannot create directory '%s'", dir) end
-end
-
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
+  local ok, err = U.mkdir_p(dir)
+  if not ok then errorf(2, "%s", err) end
 end
 
 local PID

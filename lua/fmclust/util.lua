@@ -1,4 +1,5 @@
--- fmclust.util — argument and option checking shared by the public API.
+-- fmclust.util — argument and option checking shared by the public API, and the small file and
+-- formatting helpers of the Lua-only modules (sweep, html, report, plot, cli).
 -- Errors read like lauxlib's: "bad argument #2 to 'umap' (n_neighbors must be ≥ 2)".
 local core = require "fmclust.core"
 
@@ -142,6 +143,52 @@ function U.seed(fname, argn, seed)
     U.argerror(fname, argn, "seed must be an integer, got " .. describe(seed), 4)
   end
   return seed
+end
+
+-- ---------------------------------------------------------------- files and text
+
+-- s inside single quotes for /bin/sh (each ' written '\'')
+function U.shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+function U.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- the whole file, or nil when it cannot be opened
+function U.read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- true, or nil and a message: the caller raises it with its own prefix and level
+function U.mkdir_p(dir)
+  local ok = os.execute("mkdir -p " .. U.shell_quote(dir))
+  if not ok then return nil, ("cannot create directory '%s'"):format(dir) end
+  return true
+end
+
+-- the names in dir ending in suffix, sorted (none when dir cannot be listed)
+function U.list_dir(dir, suffix)
+  local out = {}
+  local p = io.popen("ls -1 " .. U.shell_quote(dir) .. " 2>/dev/null")
+  if not p then return out end
+  for name in p:lines() do
+    if name:sub(-#suffix) == suffix then out[#out + 1] = name end
+  end
+  p:close()
+  table.sort(out)
+  return out
+end
+
+-- a number for a table cell (default "%.4f"); "" for NaN or a non-number
+function U.num(v, f)
+  if type(v) ~= "number" or v ~= v then return "" end
+  return (f or "%.4f"):format(v)
 end
 
 return U
