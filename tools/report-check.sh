@@ -4,11 +4,22 @@
 # #selftest sorts the results by ARI both ways), or when the figures are missing or do not decode.
 # Installs Debian's chromium when it is missing (apt-get; as root, or through sudo).
 #   sh tools/report-check.sh [--keep]      (--keep: leave the work directory for a look)
+#   sh tools/report-check.sh --page FILE   (check a page already written, e.g. results/annexe/report.html)
 set -eu
+PAGE=""
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep) KEEP=1 ;;
+    --page) [ $# -ge 2 ] || { echo "report-check: --page needs a file" >&2; exit 2; }
+            PAGE=$(readlink -f "$2") || { echo "report-check: no such page: $2" >&2; exit 2; }; shift ;;
+    *) echo "usage: sh tools/report-check.sh [--keep] [--page FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -z "$PAGE" ] || [ -s "$PAGE" ] || { echo "report-check: no such page: $PAGE" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-KEEP=0
-[ "${1:-}" = "--keep" ] && KEEP=1
 
 fail() { echo "report-check: FAIL: $*" >&2; exit 1; }
 
@@ -27,6 +38,38 @@ make -s all >/dev/null || fail "make failed"
 WORK=$(mktemp -d /tmp/fmclust-report-check.XXXXXX)
 if [ "$KEEP" -eq 0 ]; then trap 'rm -rf "$WORK"' EXIT INT TERM; fi
 export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$ROOT/build/?.so;;"
+
+chrome() {
+  # no network, a throwaway profile, time to run the scripts and decode the images
+  timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --no-default-browser-check \
+    --user-data-dir="$WORK/profile" --proxy-server="127.0.0.1:9" --virtual-time-budget=10000 "$@" 2>>"$WORK/chromium.log"
+}
+
+# check_page FILE IMAGES: the DOM after load must hold the markers of a clean run
+check_page() {
+  page=$1
+  images=$2
+  dom="$WORK/$(basename "$page").dom"
+  chrome --dump-dom "file://$page#selftest" >"$dom" || { echo "chromium failed (see $WORK/chromium.log)"; return 1; }
+  grep -q '<div id="js-errors" data-count="0"' "$dom" || {
+    echo "JavaScript error: $(sed -n 's/.*<div id="js-errors"[^>]*>\([^<]*\)<.*/\1/p' "$dom")"; return 1; }
+  ready=$(grep -o '<div id="report-ready"[^>]*>' "$dom") || { echo "no #report-ready: the page script did not finish"; return 1; }
+  echo "$ready" | grep -q 'data-selftest="pass"' || { echo "sorting self-test: $ready"; return 1; }
+  echo "$ready" | grep -q 'data-tables="2"' || { echo "expected 2 sortable tables: $ready"; return 1; }
+  echo "$ready" | grep -q "data-images-ok=\"$images\"" || { echo "expected $images decoded figures: $ready"; return 1; }
+  rows=$(sed -n '/<table class="sortable" id="results">/,/<\/table>/p' "$dom" | sed 's|</table>.*||' | grep -o '<tr' | wc -l)
+  [ "$rows" -gt 1 ] || { echo "the results table has no rows"; return 1; }
+  return 0
+}
+
+# --page FILE: one page already written (every figure it holds must decode)
+if [ -n "$PAGE" ]; then
+  IMAGES=$(grep -o 'src="data:image/png;base64,' "$PAGE" | wc -l)
+  [ "$IMAGES" -ge 1 ] || fail "$PAGE holds no figures"
+  msg=$(check_page "$PAGE" "$IMAGES") || fail "$PAGE: $msg"
+  echo "report-check: OK — $PAGE: no JavaScript errors, tables sortable, $IMAGES figures shown ($CHROMIUM)"
+  exit 0
+fi
 
 # A tiny sweep: 1,000 Fashion-MNIST test images when the data is installed (else synthetic 8×8
 # images), a few reducers and clusterers, a small autoencoder for the reconstructions.
@@ -80,28 +123,6 @@ read -r EXPECT_IMAGES N_FIGURES <"$WORK/expected"
 bin/fmclust report --html "$WORK/cli.html" "$WORK/sweep" >/dev/null 2>"$WORK/cli.err" || fail "fmclust report: $(cat "$WORK/cli.err")"
 [ -s "$WORK/cli.html" ] || fail "fmclust report wrote no page"
 
-chrome() {
-  # no network, a throwaway profile, time to run the scripts and decode the images
-  timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --no-default-browser-check \
-    --user-data-dir="$WORK/profile" --proxy-server="127.0.0.1:9" --virtual-time-budget=10000 "$@" 2>>"$WORK/chromium.log"
-}
-
-# check_page FILE IMAGES: the DOM after load must hold the markers of a clean run
-check_page() {
-  page=$1
-  images=$2
-  dom="$WORK/$(basename "$page").dom"
-  chrome --dump-dom "file://$page#selftest" >"$dom" || { echo "chromium failed (see $WORK/chromium.log)"; return 1; }
-  grep -q '<div id="js-errors" data-count="0"' "$dom" || {
-    echo "JavaScript error: $(sed -n 's/.*<div id="js-errors"[^>]*>\([^<]*\)<.*/\1/p' "$dom")"; return 1; }
-  ready=$(grep -o '<div id="report-ready"[^>]*>' "$dom") || { echo "no #report-ready: the page script did not finish"; return 1; }
-  echo "$ready" | grep -q 'data-selftest="pass"' || { echo "sorting self-test: $ready"; return 1; }
-  echo "$ready" | grep -q 'data-tables="2"' || { echo "expected 2 sortable tables: $ready"; return 1; }
-  echo "$ready" | grep -q "data-images-ok=\"$images\"" || { echo "expected $images decoded figures: $ready"; return 1; }
-  rows=$(sed -n '/<table class="sortable" id="results">/,/<\/table>/p' "$dom" | sed 's|</table>.*||' | grep -o '<tr' | wc -l)
-  [ "$rows" -gt 1 ] || { echo "the results table has no rows"; return 1; }
-  return 0
-}
 
 msg=$(check_page "$WORK/sweep/report.html" "$EXPECT_IMAGES") || fail "report.html: $msg"
 CLI_IMAGES=$(grep -o 'src="data:image/png;base64,' "$WORK/cli.html" | wc -l)
