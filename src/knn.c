@@ -398,20 +398,19 @@ static inline void cand_push(uint64_t *pri, int32_t *id, int *len, int mc, uint6
     pri[c] = p; id[c] = j;
 }
 
-/* keys (a×b) of the rows ia (a) against rows ib (b) of X: gathered into buf (room for (a+b)×d),
- * one single-threaded SGEMM (called inside a parallel region, OpenBLAS runs it on the calling
- * thread, so the result does not depend on the team size) */
-static void block_keys(float *keys, float *buf, const float *X, const float *sq, const int32_t *ia,
-                       int a, const int32_t *ib, int b, int64_t d, int metric)
+/* keys (a×b) of the rows id[0..a) against the rows id[0..b) of X (a ≤ b: the first are a prefix
+ * of the second, as in both joins), gathered once into buf (room for b×d); one single-threaded
+ * SGEMM (called inside a parallel region, OpenBLAS runs it on the calling thread, so the result
+ * does not depend on the team size) */
+static void block_keys(float *keys, float *buf, const float *X, const float *sq, const int32_t *id,
+                       int a, int b, int64_t d, int metric)
 {
-    float *A = buf, *Bm = buf + (int64_t)a * d;
-    for (int r = 0; r < a; r++) memcpy(A + (int64_t)r * d, X + (int64_t)ia[r] * d, sizeof(float) * (size_t)d);
-    for (int r = 0; r < b; r++) memcpy(Bm + (int64_t)r * d, X + (int64_t)ib[r] * d, sizeof(float) * (size_t)d);
-    fm_gemm(keys, A, Bm, a, b, d, 0, 1, 1.0f, 0.0f);
+    for (int r = 0; r < b; r++) memcpy(buf + (int64_t)r * d, X + (int64_t)id[r] * d, sizeof(float) * (size_t)d);
+    fm_gemm(keys, buf, buf, a, b, d, 0, 1, 1.0f, 0.0f);
     for (int r = 0; r < a; r++)
         for (int c = 0; c < b; c++) {
             float g = keys[r * b + c];
-            float key = metric == FM_KNN_COSINE ? 1.0f - g : sq[ia[r]] + sq[ib[c]] - 2.0f * g;
+            float key = metric == FM_KNN_COSINE ? 1.0f - g : sq[id[r]] + sq[id[c]] - 2.0f * g;
             keys[r * b + c] = key > 0.0f ? key : 0.0f;
         }
 }
@@ -506,7 +505,7 @@ fm_status fm_knn_nndescent(int32_t *idx, float *dist, const float *x, int64_t n,
                 const int32_t *mem = ord + ls[l];
                 int sz = ls[l + 1] - ls[l];
                 if (sz > ls_max) sz = ls_max;   /* (a forced leaf at the depth limit) */
-                block_keys(keys, buf, X, sq, mem, sz, mem, sz, d, metric);
+                block_keys(keys, buf, X, sq, mem, sz, sz, d, metric);
                 for (int a = 0; a < sz; a++)
                     for (int c = 0; c < sz; c++)
                         if (a != c) heap_push(&h, mem[a], keys[a * sz + c], mem[c]);
@@ -624,7 +623,7 @@ fm_status fm_knn_nndescent(int32_t *idx, float *dist, const float *x, int64_t n,
                         memcpy(all, newc + p * mc, sizeof(int32_t) * (size_t)ln);
                         memcpy(all + ln, oldc + p * mc, sizeof(int32_t) * (size_t)lo);
                         /* keys (ln×L): new against new and old */
-                        block_keys(keys, buf, X, sq, all, ln, all, L, d, metric);
+                        block_keys(keys, buf, X, sq, all, ln, L, d, metric);
                         for (int a = 0; a < ln; a++) {
                             int32_t u = all[a];
                             float tu = h.key[(int64_t)u * K];

@@ -63,7 +63,8 @@ static void nmv(double *y, const float *x, const fm_umap_graph *g, const double 
 
 /* h (cnt) = V[0..cnt-1]ᵀ w: partial sums per fixed chunk (part: nch×cnt), added in chunk order.
  * The basis is stored in float (it is streamed a few times per step: memory is the cost), every
- * sum is in double. */
+ * sum is in double. Inside a chunk eight running sums (element i goes to sum i mod 8) let the
+ * loop vectorise — one sum was a chain of dependent adds, most of the spectral time. */
 static void proj(double *h, const float *V, int64_t n, int cnt, const double *w, double *part)
 {
     int64_t nch = (n + SP_CHUNK - 1) / SP_CHUNK;
@@ -72,9 +73,12 @@ static void proj(double *h, const float *V, int64_t n, int cnt, const double *w,
         int64_t i0 = c * SP_CHUNK, i1 = i0 + SP_CHUNK < n ? i0 + SP_CHUNK : n;
         for (int r = 0; r < cnt; r++) {
             const float *v = V + (int64_t)r * n;
-            double s = 0.0;
-            for (int64_t i = i0; i < i1; i++) s += v[i] * w[i];
-            part[c * cnt + r] = s;
+            double acc[8] = {0};
+            int64_t i = i0;
+            for (; i + 8 <= i1; i += 8)
+                for (int l = 0; l < 8; l++) acc[l] += (double)v[i + l] * w[i + l];
+            for (int l = 0; i < i1; i++, l++) acc[l] += (double)v[i] * w[i];
+            part[c * cnt + r] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         }
     }
     for (int r = 0; r < cnt; r++) {
@@ -99,35 +103,54 @@ static double sqnorm(const double *w, int64_t n, double *part)
     #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < nch; c++) {
         int64_t i0 = c * SP_CHUNK, i1 = i0 + SP_CHUNK < n ? i0 + SP_CHUNK : n;
-        double s = 0.0;
-        for (int64_t i = i0; i < i1; i++) s += w[i] * w[i];
-        part[c] = s;
+        double acc[8] = {0};   /* eight running sums, as in proj */
+        int64_t i = i0;
+        for (; i + 8 <= i1; i += 8)
+            for (int l = 0; l < 8; l++) acc[l] += w[i + l] * w[i + l];
+        for (int l = 0; i < i1; i++, l++) acc[l] += w[i] * w[i];
+        part[c] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
     double s = 0.0;
     for (int64_t c = 0; c < nch; c++) s += part[c];
     return s;
 }
 
+/* The next two go through the rows in blocks of SP_BLOCK with one running sum per row, so the
+ * inner loop runs along the rows (vectorised) while each row sums in the same order as before. */
+#define SP_BLOCK 256
+
 /* w -= V[0..cnt-1]·h */
 static void sub(double *w, const float *V, int64_t n, int cnt, const double *h)
 {
+    int64_t nb = (n + SP_BLOCK - 1) / SP_BLOCK;
     #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0.0;
-        for (int r = 0; r < cnt; r++) s += h[r] * V[(int64_t)r * n + i];
-        w[i] -= s;
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t i0 = b * SP_BLOCK, len = i0 + SP_BLOCK < n ? SP_BLOCK : n - i0;
+        double s[SP_BLOCK] = {0};
+        for (int r = 0; r < cnt; r++) {
+            const float *v = V + (int64_t)r * n + i0;
+            double hr = h[r];
+            for (int64_t i = 0; i < len; i++) s[i] += hr * v[i];
+        }
+        for (int64_t i = 0; i < len; i++) w[i0 + i] -= s[i];
     }
 }
 
 /* out[r] (cnt×n) = Σ_j Z[j, col_r] · V[j] for j < m; Z row-major m×m */
 static void combine(float *out, const float *V, int64_t n, int m, const double *Z, const int *cols, int cnt)
 {
+    int64_t nb = (n + SP_BLOCK - 1) / SP_BLOCK;
     #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t i0 = b * SP_BLOCK, len = i0 + SP_BLOCK < n ? SP_BLOCK : n - i0;
         for (int r = 0; r < cnt; r++) {
-            double s = 0.0;
-            for (int j = 0; j < m; j++) s += Z[(int64_t)j * m + cols[r]] * V[(int64_t)j * n + i];
-            out[(int64_t)r * n + i] = (float)s;
+            double s[SP_BLOCK] = {0};
+            for (int j = 0; j < m; j++) {
+                const float *v = V + (int64_t)j * n + i0;
+                double z = Z[(int64_t)j * m + cols[r]];
+                for (int64_t i = 0; i < len; i++) s[i] += z * v[i];
+            }
+            for (int64_t i = 0; i < len; i++) out[(int64_t)r * n + i0 + i] = (float)s[i];
         }
     }
 }
