@@ -25,7 +25,7 @@
 -- a class's share — min_samples 10, and every noise point given to its nearest cluster: a rule
 -- fixed from the class count, not searched on the labels), also on umap-learn's "clusterable"
 -- embedding (n_neighbors 30, min_dist 0); and the N2D pipeline (McConville et al. 2019):
--- autoencoder → UMAP → GMM.
+-- autoencoder → UMAP → GMM. And the 2-d UMAP of the report's scatter plots, clustered too.
 -- Rows whose algorithm is missing from this build are skipped with a note and run on a later
 -- resume once it is there.
 local fm = fm or require "fmclust"
@@ -105,6 +105,9 @@ local config = {
     {reducers = {clusterable},
      clusterers = {tuned_hdbscan, {"gmm", n_components = 10, covariance_type = "full"},
                    {"ward", n_clusters = 10}}},
+    -- the 2-d UMAP the report draws (by class and by cluster), clustered as the study's 2-d views
+    {reducers = {{"umap", n_components = 2}},
+     clusterers = {{"kmeans", n_clusters = 10, n_init = 10}, tuned_hdbscan}},
     -- N2D: autoencoder (784-500-500-2000-10) → UMAP (n_neighbors 20, min_dist 0) → GMM
     {reducers = {{"umap", n_components = 10, n_neighbors = 20, min_dist = 0, label = "n2d (ae→umap)",
                   input = with(ae_fit, {"ae", n_components = 10})}},
