@@ -110,8 +110,8 @@ typedef struct {
 } fm_umap_sgd_options;
 
 /* Optimise emb (nh×dim) in place over the edges (rowptr (nh+1), col, w): heads are the rows.
- * tail == NULL: fit — the tails are the vertices of emb itself (read from a per-epoch snapshot),
- *               attraction applied twice (see the header comment);
+ * tail == NULL: fit — the tails are the vertices of emb itself (read from a per-slice snapshot),
+ *               each directed edge pulling its head once (see the header comment);
  * tail != NULL: transform — tails are rows of the fixed tail (nt×dim), one pull per edge.
  * Edges of weight 0 are never sampled. */
 fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt, int64_t dim,
