@@ -7,13 +7,7 @@ local cjson = require "cjson"
 
 local BIN = "bin/fmclust"
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("fmclust.util").read_all   -- the whole file, or nil
 
 -- run a shell command line; returns stdout, stderr, exit code
 local tmpbase = H.tmpdir()

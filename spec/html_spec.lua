@@ -6,13 +6,7 @@ local H = require "spec.helper"
 local fm = require "fmclust"
 local sweep = require "fmclust.sweep"
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("fmclust.util").read_all   -- the whole file, or nil
 
 -- an independent base64 decoder (RFC 4648 alphabet)
 local B64 = {}
