@@ -51,16 +51,7 @@ local t1 = now()
 -- one member: kNN lists in umap-learn's layout (column 1: the point itself), the mutual graph,
 -- fuzzy memberships, spectral embedding, GMM labels
 local function member(s)
-  local g = fm.knn(X, {k = N_NEIGHBORS - 1, seed = s})
-  local I, D = fm.matrix.zeros(n, N_NEIGHBORS), fm.matrix.zeros(n, N_NEIGHBORS)
-  local gi, gd = g.indices, g.distances
-  for i = 1, n do
-    I:set(i, 1, i)
-    for j = 1, N_NEIGHBORS - 1 do
-      I:set(i, j + 1, gi:get(i, j))
-      D:set(i, j + 1, gd:get(i, j))
-    end
-  end
+  local I, D = S.knn_lists(X, N_NEIGHBORS, {seed = s})
   I, D = S.mutual_knn(I, D)
   local sigma, rho = S.smooth_knn_dist(D, N_NEIGHBORS, 1, 1)
   local V = S.membership_strengths(I, D, sigma, rho)

@@ -42,17 +42,7 @@ local SEEDS = {0, 1, 2}
 -- the UMAP fuzzy graph as umap-learn builds it: kNN lists with the point itself first (n×k
 -- indices, 1-based, and distances), smoothed memberships V (n×k)
 local function fuzzy_graph(X, n_neighbors, metric, seed, graph)
-  local n = X:shape()
-  local g = fm.knn(X, {k = n_neighbors - 1, metric = metric, seed = seed})
-  local I, D = fm.matrix.zeros(n, n_neighbors), fm.matrix.zeros(n, n_neighbors)
-  local gi, gd = g.indices, g.distances
-  for i = 1, n do
-    I:set(i, 1, i)
-    for j = 1, n_neighbors - 1 do
-      I:set(i, j + 1, gi:get(i, j))
-      D:set(i, j + 1, gd:get(i, j))
-    end
-  end
+  local I, D = S.knn_lists(X, n_neighbors, {metric = metric, seed = seed})
   if graph == "mutual" then I, D = S.mutual_knn(I, D) end
   local sigma, rho = S.smooth_knn_dist(D, n_neighbors, 1, 1)
   return I, S.membership_strengths(I, D, sigma, rho)
@@ -135,6 +125,15 @@ local AE_ON_TRAIN = {}
 
 local PHASES = {}
 
+-- a sweep on the 60,000 train images into results/search/train, every seed
+local function train_sweep(grid)
+  return sweep.run({
+    name = "search-train", out = OUT .. "/train",
+    data = "fashion-mnist", split = "train",
+    reducers = grid.reducers, clusterers = grid.clusterers, seeds = SEEDS,
+  })
+end
+
 PHASES.train = function()
   local reducers = {
     umap(15, 0.1, {label = "umap-default"}),    -- umap-learn's defaults: the study's setting
@@ -145,74 +144,58 @@ PHASES.train = function()
     {"spectral", n_neighbors = 30, n_components = 20},
   }
   for _, e in ipairs(AE_ON_TRAIN) do reducers[#reducers + 1] = e end
-  return sweep.run({
-    name = "search-train", out = OUT .. "/train",
-    data = "fashion-mnist", split = "train",
-    reducers = reducers, clusterers = CLUSTERERS, seeds = SEEDS,
-  })
+  return train_sweep{
+    reducers = reducers, clusterers = CLUSTERERS,
+  }
 end
 
 PHASES.consensus = function()
-  return sweep.run({
-    name = "search-train", out = OUT .. "/train",
-    data = "fashion-mnist", split = "train",
+  return train_sweep{
     reducers = {{"consensus", base = "spectral", graph = "mutual", members = 5, n_neighbors = 30,
                  n_components = 20}},
     -- k-means only: Ward on the 0/1 matrix (a few hundred distinct rows repeated 60,000 times)
     -- ran over 4 min at 60k without finishing — its bounds do not prune among tied points
     clusterers = {{"kmeans", n_clusters = 10, n_init = 10}},
-    seeds = SEEDS,
-  })
+  }
 end
 
 -- the same over UMAP runs (3 UMAP fits a row: ~3 min on one thread)
 PHASES.consensus_umap = function()
-  return sweep.run({
-    name = "search-train", out = OUT .. "/train",
-    data = "fashion-mnist", split = "train",
+  return train_sweep{
     reducers = {{"consensus", base = "umap", members = 3, n_neighbors = 30, min_dist = 0, n_components = 10}},
     clusterers = {{"kmeans", n_clusters = 10, n_init = 10}},
-    seeds = SEEDS,
-  })
+  }
 end
 
 -- spectral clustering led the train grid: its neighbourhood size, dimension and graph
 PHASES.spectral = function()
-  return sweep.run({
-    name = "search-train", out = OUT .. "/train",
-    data = "fashion-mnist", split = "train",
+  return train_sweep{
     reducers = {
       {"spectral", n_neighbors = 30, n_components = {30, 40}},
       {"spectral", n_neighbors = {15, 50}, n_components = 20},
       {"spectral", n_neighbors = 30, n_components = 20, graph = "mutual", label = "spectral-mutual"},
     },
     clusterers = {CLUSTERERS[1], CLUSTERERS[3], CLUSTERERS[4]},
-    seeds = SEEDS,
-  })
+  }
 end
 
 -- the mutual graph led the spectral phase: its neighbourhood size and dimension
 PHASES.mutual = function()
-  return sweep.run({
-    name = "search-train", out = OUT .. "/train",
-    data = "fashion-mnist", split = "train",
+  return train_sweep{
     reducers = {
       {"spectral", n_neighbors = {15, 50}, n_components = 20, graph = "mutual", label = "spectral-mutual"},
       {"spectral", n_neighbors = 30, n_components = {10, 30}, graph = "mutual", label = "spectral-mutual"},
     },
     clusterers = {CLUSTERERS[1]},
-    seeds = SEEDS,
-  })
+  }
 end
 
 -- densMAP costs ~6.5 min a run on one thread (200 extra epochs with the density term): its own
 -- phase, so the cheaper grid finishes first
 PHASES.densmap = function()
-  return sweep.run({
-    name = "search-train", out = OUT .. "/train",
-    data = "fashion-mnist", split = "train",
-    reducers = {umap(30, 0, {densmap = true})}, clusterers = CLUSTERERS, seeds = SEEDS,
-  })
+  return train_sweep{
+    reducers = {umap(30, 0, {densmap = true})}, clusterers = CLUSTERERS,
+  }
 end
 
 -- a fixed 20,000-image subset of train (permutation seed 123) for the costly autoencoders

@@ -31,6 +31,31 @@ describe("UMAP stages", function()
     assert.is_true(math.abs(a3 - 0.25888) < 1e-3 and math.abs(b3 - 1.05750) < 1e-3, a3 .. " " .. b3)
   end)
 
+  it("knn_lists: the point itself first at distance 0, then its nearest by brute force", function()
+    local X = fm.matrix.random(120, 5, {seed = 4, distribution = "normal"})
+    local x = X:to_table()
+    local I, D = S.knn_lists(X, 6, {seed = 0})
+    assert.are.same({120, 6}, {I:shape()})
+    for i = 1, 120 do
+      local ds = {}
+      for j = 1, 120 do
+        if j ~= i then
+          local s = 0
+          for c = 1, 5 do s = s + (x[i][c] - x[j][c]) ^ 2 end
+          ds[#ds + 1] = {j = j, d = math.sqrt(s)}
+        end
+      end
+      table.sort(ds, function(a, b) return a.d < b.d end)
+      assert.are.equal(i, I:get(i, 1))
+      assert.are.equal(0, D:get(i, 1))
+      for r = 1, 5 do
+        assert.are.equal(ds[r].j, I:get(i, r + 1))
+        assert.is_true(math.abs(D:get(i, r + 1) - ds[r].d) <= 1e-4 * (1 + ds[r].d))
+      end
+    end
+    assert.has_error(function() S.knn_lists(X, 1) end)
+  end)
+
   it("smooth_knn_dist: rho is the nearest nonzero distance and the memberships sum to log2 k", function()
     local D = fm.matrix{{0, 0.5, 0.7, 1.0, 1.2, 2.0}, {0, 0, 0.3, 0.4, 0.9, 1.0}}
     local sigma, rho = S.smooth_knn_dist(D, 6, 1, 1)

@@ -208,6 +208,26 @@ end
 -- the stages, for tests and for users who build their own graphs (kNN indices are 1-based
 -- matrices as fm.knn returns them, column 1 the point itself)
 M.umap_stages = {
+  -- knn_lists(X, n_neighbors [, {metric, seed}]) → I, D (n×n_neighbors): fm.knn's n_neighbors − 1
+  -- neighbours after the point itself at distance 0, umap-learn's layout
+  knn_lists = function(X, n_neighbors, opts)
+    opts = opts or {}
+    if math.type(n_neighbors) ~= "integer" or n_neighbors < 2 then
+      U.argerror("knn_lists", 2, "n_neighbors must be an integer ≥ 2")
+    end
+    local g = require("fmclust.knn").knn(X, {k = n_neighbors - 1, metric = opts.metric, seed = opts.seed})
+    local n = X:shape()
+    local I, D = core.matrix_zeros(n, n_neighbors), core.matrix_zeros(n, n_neighbors)
+    local gi, gd = g.indices, g.distances
+    for i = 1, n do
+      I:set(i, 1, i)
+      for j = 1, n_neighbors - 1 do
+        I:set(i, j + 1, gi:get(i, j))
+        D:set(i, j + 1, gd:get(i, j))
+      end
+    end
+    return I, D
+  end,
   smooth_knn_dist = function(D, k_target, local_connectivity, bandwidth)
     return core.umap_smooth_knn_dist(D, k_target, local_connectivity, bandwidth)
   end,
