@@ -369,28 +369,43 @@ end
 --- coloured by labels (nil: one colour), legend from names; opts path, title, names, size
 --- (default {960, 720}), alpha, point_size (pixels; both chosen from the density when absent),
 --- xlabel, ylabel, legend = true, legend_title, seed (drawing order).
-function M.scatter(E, labels, opts)
-  local o = U.options("scatter", 3, opts, SCATTER)
-  local n, d = check_embedding("scatter", E, 2)
-  labels = check_labels("scatter", 2, labels, n)
-  check_names("scatter", 3, o.names)
-  local dims = check_dims("scatter", o.dims, d, 2)
-  local W, H = canvas_size("scatter", 3, o.size, 960, 720)
+-- what scatter and scatter3 share: the checks, the chosen columns (P, NaN-masked), the canvas
+-- with its title, the label colours and the legend's width
+local function scatter_setup(fname, E, labels, opts, ndims, W0, H0)
+  local o = U.options(fname, 3, opts, SCATTER)
+  local n, d = check_embedding(fname, E, ndims)
+  labels = check_labels(fname, 2, labels, n)
+  check_names(fname, 3, o.names)
+  local dims = check_dims(fname, o.dims, d, ndims)
+  local W, H = canvas_size(fname, 3, o.size, W0, H0)
   local P, skipped = core.plot_columns(E, dims)
   local cv = core.canvas(W, H)
   local style, entries = label_style(labels, o)
   local top = figure_title(cv, W, o.title)
   local lw = (o.legend and #entries > 0) and legend_width(cv, entries, 12) + 16 or 0
+  return {o = o, n = n, labels = labels, dims = dims, W = W, H = H, P = P, skipped = skipped, cv = cv,
+          style = style, entries = entries, top = top, lw = lw}
+end
+
+local function skipped_note(f)
+  if f.skipped > 0 then
+    f.cv:text(f.W - 8, f.H - 6, ("%s point%s with NaN/Inf left out"):format(fmt_count(f.skipped),
+      f.skipped == 1 and "" or "s"), 10, SOFT, 1, 1)
+  end
+end
+
+function M.scatter(E, labels, opts)
+  local f = scatter_setup("scatter", E, labels, opts, 2, 960, 720)
+  local o, n, dims, W, H, P, skipped, cv = f.o, f.n, f.dims, f.W, f.H, f.P, f.skipped, f.cv
+  local style, entries, top, lw = f.style, f.entries, f.top, f.lw
+  labels = f.labels
   local box = {x = 78, y = top + 6, w = W - 78 - 24 - lw, h = H - top - 6 - 62}
   if box.w < 40 or box.h < 40 then U.argerror("scatter", 3, "size is too small for the plot", 3) end
   local look = {auto_look(n, o, box.w * box.h)}
   local fbox = scatter_panel(cv, P, 1, 2, labels, style, box, {
     xlabel = o.xlabel or ("dimension " .. dims[1]), ylabel = o.ylabel or ("dimension " .. dims[2])}, look)
   if lw > 0 then legend(cv, box.x + box.w + 20, box.y, entries, 12, o.legend_title) end
-  if skipped > 0 then
-    cv:text(W - 8, H - 6, ("%s point%s with NaN/Inf left out"):format(fmt_count(skipped), skipped == 1 and "" or "s"),
-      10, SOFT, 1, 1)
-  end
+  skipped_note(f)
   fbox.name = "plot"
   return skipped, write("scatter", cv, o, {fbox})
 end
@@ -399,17 +414,10 @@ end
 --- projections side by side (1–2, 1–3, 2–3; or dims = {i, j, k}); a point with NaN/Inf in any of
 --- the three columns is left out of every view. Options as scatter (size default {1500, 560}).
 function M.scatter3(E, labels, opts)
-  local o = U.options("scatter3", 3, opts, SCATTER)
-  local n, d = check_embedding("scatter3", E, 3)
-  labels = check_labels("scatter3", 2, labels, n)
-  check_names("scatter3", 3, o.names)
-  local dims = check_dims("scatter3", o.dims, d, 3)
-  local W, H = canvas_size("scatter3", 3, o.size, 1500, 560)
-  local P, skipped = core.plot_columns(E, dims)
-  local cv = core.canvas(W, H)
-  local style, entries = label_style(labels, o)
-  local top = figure_title(cv, W, o.title)
-  local lw = (o.legend and #entries > 0) and legend_width(cv, entries, 12) + 16 or 0
+  local f = scatter_setup("scatter3", E, labels, opts, 3, 1500, 560)
+  local o, n, dims, W, H, P, skipped, cv = f.o, f.n, f.dims, f.W, f.H, f.P, f.skipped, f.cv
+  local style, entries, top, lw = f.style, f.entries, f.top, f.lw
+  labels = f.labels
   local gap = 74
   local pw = math.floor((W - gap - lw - 20 - 2 * gap) / 3)
   local ph = H - top - 30 - 62
@@ -425,10 +433,7 @@ function M.scatter3(E, labels, opts)
     boxes[p].name = ("%d-%d"):format(dims[ab[1]], dims[ab[2]])
   end
   if lw > 0 then legend(cv, W - lw - 4, top + 30, entries, 12, o.legend_title) end
-  if skipped > 0 then
-    cv:text(W - 8, H - 6, ("%s point%s with NaN/Inf left out"):format(fmt_count(skipped), skipped == 1 and "" or "s"),
-      10, SOFT, 1, 1)
-  end
+  skipped_note(f)
   return skipped, write("scatter3", cv, o, boxes)
 end
 
