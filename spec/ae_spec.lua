@@ -66,21 +66,49 @@ describe("fm.autoencoder architectures", function()
     assert.are.equal(count, ae.n_params)
   end)
 
-  it("builds the conv autoencoder: 28→14→7 with ReLU, dense bottleneck, transposed convs back", function()
-    local ae = fm.autoencoder{kind = "conv", channels = {32, 64}, latent = 10, output = "sigmoid"}
+  local function check_layers(ae, want)
     local L = ae:info().layers
-    assert.are.equal(6, #L)
-    local want = {
-      {"conv", 28, 28, 1, 14, 14, 32, "relu"}, {"conv", 14, 14, 32, 7, 7, 64, "relu"},
-      {"dense", 1, 1, 3136, 1, 1, 10, "linear"}, {"dense", 1, 1, 10, 1, 1, 3136, "relu"},
-      {"deconv", 7, 7, 64, 14, 14, 32, "relu"}, {"deconv", 14, 14, 32, 28, 28, 1, "sigmoid"},
-    }
+    assert.are.equal(#want, #L)
+    local count = 0
     for l, w in ipairs(want) do
       assert.are.same(w, {L[l].kind, L[l].in_h, L[l].in_w, L[l].in_c, L[l].out_h, L[l].out_w, L[l].out_c,
         L[l].activation})
+      -- weights and biases: dense in×out, conv 3·3·in_c per output channel, deconv 3·3·out_c per input channel
+      local n_in, n_out = w[2] * w[3] * w[4], w[5] * w[6] * w[7]
+      count = count + (w[1] == "dense" and n_in * n_out + n_out or 9 * w[4] * w[7] + w[7])
     end
+    assert.are.equal(count, ae.n_params)
+  end
+
+  it("builds the conv autoencoder: 28→14→7 with ReLU, dense bottleneck, transposed convs back", function()
+    local ae = fm.autoencoder{kind = "conv", channels = {32, 64}, hidden = {}, latent = 10, output = "sigmoid"}
+    check_layers(ae, {
+      {"conv", 28, 28, 1, 14, 14, 32, "relu"}, {"conv", 14, 14, 32, 7, 7, 64, "relu"},
+      {"dense", 1, 1, 3136, 1, 1, 10, "linear"}, {"dense", 1, 1, 10, 1, 1, 3136, "relu"},
+      {"deconv", 7, 7, 64, 14, 14, 32, "relu"}, {"deconv", 14, 14, 32, 28, 28, 1, "sigmoid"},
+    })
     assert.are.same({32, 64}, ae.channels)
+    assert.are.same({}, ae.hidden)
     assert.are.same({28, 28}, ae.input_shape)
+  end)
+
+  it("the default conv autoencoder has a dense ReLU layer of 256 on each side of the latent", function()
+    local ae = fm.autoencoder{kind = "conv"}
+    check_layers(ae, {
+      {"conv", 28, 28, 1, 14, 14, 32, "relu"}, {"conv", 14, 14, 32, 7, 7, 64, "relu"},
+      {"dense", 1, 1, 3136, 1, 1, 256, "relu"}, {"dense", 1, 1, 256, 1, 1, 10, "linear"},
+      {"dense", 1, 1, 10, 1, 1, 256, "relu"}, {"dense", 1, 1, 256, 1, 1, 3136, "relu"},
+      {"deconv", 7, 7, 64, 14, 14, 32, "relu"}, {"deconv", 14, 14, 32, 28, 28, 1, "linear"},
+    })
+    assert.are.same({32, 64}, ae.channels)
+    assert.are.same({256}, ae.hidden)
+    assert.are.equal(10, ae.latent)
+    local two = fm.autoencoder{kind = "conv", channels = {4}, hidden = {12, 6}, latent = 3, input_shape = {4, 4}}
+    check_layers(two, {
+      {"conv", 4, 4, 1, 2, 2, 4, "relu"}, {"dense", 1, 1, 16, 1, 1, 12, "relu"}, {"dense", 1, 1, 12, 1, 1, 6, "relu"},
+      {"dense", 1, 1, 6, 1, 1, 3, "linear"}, {"dense", 1, 1, 3, 1, 1, 6, "relu"}, {"dense", 1, 1, 6, 1, 1, 12, "relu"},
+      {"dense", 1, 1, 12, 1, 1, 16, "relu"}, {"deconv", 2, 2, 4, 4, 4, 1, "linear"},
+    })
   end)
 
   it("initialises from the seed: same seed same weights, another seed other weights", function()
@@ -103,10 +131,14 @@ describe("autoencoder gradients (float64 central differences)", function()
     check_grads(fm.autoencoder{layers = {6, 5, 3}, output = "sigmoid"}, "bce", 3, 3)
   end)
   it("conv and transposed conv layers (stride 2, padding 1), linear output, MSE", function()
-    check_grads(fm.autoencoder{kind = "conv", channels = {2, 3}, latent = 2, input_shape = {8, 8}}, "mse", 4, 2)
+    check_grads(fm.autoencoder{kind = "conv", channels = {2, 3}, hidden = {}, latent = 2, input_shape = {8, 8}}, "mse", 4, 2)
+  end)
+  it("conv layers with dense hidden layers around the latent, linear output, MSE", function()
+    check_grads(fm.autoencoder{kind = "conv", channels = {2}, hidden = {5, 4}, latent = 2, input_shape = {4, 4}},
+      "mse", 6, 2)
   end)
   it("conv and transposed conv layers on a non-square image, sigmoid output, BCE", function()
-    check_grads(fm.autoencoder{kind = "conv", channels = {3}, latent = 3, input_shape = {4, 6}, output = "sigmoid"},
+    check_grads(fm.autoencoder{kind = "conv", channels = {3}, hidden = {4}, latent = 3, input_shape = {4, 6}, output = "sigmoid"},
       "bce", 5, 3)
   end)
 end)
@@ -177,6 +209,29 @@ describe("autoencoder training", function()
     assert.are.equal(5, ae.epochs_trained)
   end)
 
+  it("denoising: the network sees corrupted inputs and is scored against the clean ones", function()
+    -- uniform (0, 1) data: predicting the column means costs 1/12 per value, and nothing can do
+    -- much better from inputs that are 99 % zeros. Had the corrupted input been the target, the
+    -- loss would be ~0.01 · E[x²] = 0.003.
+    local X = fm.matrix.random(256, 16, {seed = 9})
+    local ae = fm.autoencoder{layers = {16, 8, 4}, seed = 1}
+    local hist = ae:fit(X, {epochs = 30, batch_size = 32, learning_rate = 1e-2, noise = 0.99})
+    assert.is_true(hist.loss[30] > 0.06, ("loss %g"):format(hist.loss[30]))
+    -- Gaussian noise: a different run from the clean one, with the same seed and shuffles
+    local a = fm.autoencoder{layers = {16, 8, 4}, seed = 1}
+    local b = fm.autoencoder{layers = {16, 8, 4}, seed = 1}
+    local c = fm.autoencoder{layers = {16, 8, 4}, seed = 1}
+    a:fit(X, {epochs = 1})
+    b:fit(X, {epochs = 1, noise = 0.1, noise_type = "gaussian"})
+    c:fit(X, {epochs = 1, noise = 0.1, noise_type = "gaussian"})
+    assert.are_not.equal(bytes(a:parameters()), bytes(b:parameters()))
+    assert.are.equal(bytes(b:parameters()), bytes(c:parameters()))
+    assert.has_error(function() a:fit(X, {noise = 1}) end,
+      'bad argument #2 to \'fit\' (noise must be below 1 for noise_type "mask", got 1)')
+    assert.has_error(function() a:fit(X, {noise = -0.1}) end)
+    assert.has_error(function() a:fit(X, {noise_type = "salt"}) end)
+  end)
+
   it("continues training on a second fit and keeps the history", function()
     local X = images(64)
     local ae = fm.autoencoder{layers = {784, 16, 4}}
@@ -193,10 +248,12 @@ describe("autoencoder training", function()
       local out = {}
       -- batch 100 for the conv: rows = 100·196 pixels, so thread blocks fall off the 64-row grid
       for _, precision in ipairs(fm.core.bf16_available() and {"float32", "bfloat16"} or {"float32"}) do
-      for _, case in ipairs{{fm.autoencoder{layers = {784, 300, 500, 10}, seed = 3}, 256},
-                            {fm.autoencoder{kind = "conv", channels = {4, 8}, latent = 10, seed = 3}, 100}} do
+      -- and the corruption of denoising, drawn per sample
+      for _, case in ipairs{{fm.autoencoder{layers = {784, 300, 500, 10}, seed = 3}, 256, 0.1, "gaussian"},
+                            {fm.autoencoder{kind = "conv", channels = {4, 8}, latent = 10, seed = 3}, 100, 0.25, "mask"}} do
         local ae = case[1]
-        ae:fit(X, {epochs = 1, batch_size = case[2], seed = 7, precision = precision})
+        ae:fit(X, {epochs = 1, batch_size = case[2], seed = 7, precision = precision, noise = case[3],
+          noise_type = case[4]})
         local h = 0
         for _, v in ipairs(ae:parameters():to_table()[1]) do
           h = (h * 33 + string.unpack("<I4", string.pack("<f", v))) % 4294967291
@@ -336,14 +393,38 @@ describe("autoencoder save and load", function()
   end)
 
   it("a reloaded conv model encodes identically", function()
-    local ae = fm.autoencoder{kind = "conv", channels = {2, 4}, latent = 3, input_shape = {4, 4}}
+    local ae = fm.autoencoder{kind = "conv", channels = {2, 4}, hidden = {7, 5}, latent = 3, input_shape = {4, 4}}
     ae:fit(X, {epochs = 1})
     local path = dir .. "/conv.fmae"
     ae:save(path)
     local b = fm.autoencoder.load(path)
     assert.are.same({2, 4}, b.channels)
+    assert.are.same({7, 5}, b.hidden)
     assert.are.same({4, 4}, b.input_shape)
     assert.are.equal(bytes(ae:encode(X)), bytes(b:encode(X)))
+  end)
+
+  it("reads version-2 conv files (no dense hidden layers)", function()
+    local ae = fm.autoencoder{kind = "conv", channels = {2, 4}, hidden = {}, latent = 3, input_shape = {4, 4}}
+    ae:fit(X, {epochs = 1})
+    local path = dir .. "/conv2.fmae"
+    ae:save(path)
+    -- version 3 stores the hidden count (here 0) after channels (2), height, width and latent;
+    -- version 2 ends the sizes at the latent
+    local good = read(path)
+    local at = 24 + 5 * 8
+    assert.are.equal(0, string.unpack("<i8", good, at + 1))
+    local body = good:sub(1, 4) .. string.pack("<I4", 2) .. good:sub(9, at) .. good:sub(at + 9, #good - 8)
+    local v2 = dir .. "/v2conv.fmae"
+    write(v2, body .. string.pack("<i8", fnv1a(body)))
+    local b = fm.autoencoder.load(v2)
+    assert.are.same({2, 4}, b.channels)
+    assert.are.same({}, b.hidden)
+    assert.are.equal(bytes(ae:encode(X)), bytes(b:encode(X)))
+    -- a negative hidden count is corrupt
+    local neg = good:sub(1, at) .. string.pack("<i8", -1) .. good:sub(at + 9, #good - 8)
+    write(v2, neg .. string.pack("<i8", fnv1a(neg)))
+    assert.has_error(function() fm.autoencoder.load(v2) end, "load: '" .. v2 .. "' has corrupt layer sizes")
   end)
 
   it("rejects corrupt, truncated and foreign files with a clear error", function()
@@ -371,7 +452,7 @@ describe("autoencoder save and load", function()
       "load: '" .. bad .. "' is not an fmclust autoencoder file (bad magic)")
     write(bad, good:sub(1, 4) .. string.pack("<I4", 9) .. good:sub(9))
     assert.has_error(function() fm.autoencoder.load(bad) end,
-      "load: '" .. bad .. "' has format version 9, this fmclust reads versions 1 to 2")
+      "load: '" .. bad .. "' has format version 9, this fmclust reads versions 1 to 3")
     write(bad, good:sub(1, 24) .. string.pack("<i8", 17) .. good:sub(33))
     assert.has_error(function() fm.autoencoder.load(bad) end)
     assert.has_error(function() fm.autoencoder.load(dir .. "/missing.fmae") end,
@@ -403,6 +484,10 @@ describe("autoencoder bad input", function()
       "bad argument #1 to 'autoencoder' (latent must be ≥ 1, got 0)")
     assert.has_error(function() fm.autoencoder{kind = "conv", layers = {784, 10}} end)
     assert.has_error(function() fm.autoencoder{kind = "dense", channels = {8}} end)
+    assert.has_error(function() fm.autoencoder{kind = "conv", hidden = {64, 0}} end,
+      "bad argument #1 to 'autoencoder' (hidden[2] must be ≥ 1, got 0)")
+    assert.has_error(function() fm.autoencoder{kind = "dense", hidden = {8}} end,
+      'bad argument #1 to \'autoencoder\' (channels, hidden, latent and input_shape are options of kind = "conv" (dense: give layers))')
   end)
 
   it("rejects conv data that is not 28×28 and shapes the strides cannot halve", function()

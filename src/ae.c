@@ -1,9 +1,9 @@
 /* ae.c — autoencoder models: architectures, initialisation, the training epoch, inference in
  * batches, the finite-difference gradient check, save and load.
  *
- * Model file format (version 2; all integers and floats little-endian):
+ * Model file format (version 3; all integers and floats little-endian):
  *   offset 0   4 bytes   magic "FMAE"
- *          4   u32       format version (2; version 1 files, with 0 at offset 20, still load)
+ *          4   u32       format version (3; versions 1 and 2 still load)
  *          8   u32       kind: 0 dense, 1 conv
  *         12   u32       output activation: 0 linear, 2 sigmoid
  *         16   u32       count: number of layer sizes (dense) or of conv channels (conv), 1..62
@@ -11,6 +11,8 @@
  *                        (version 1: reserved, 0)
  *         24   i64 × count   dense: d_in, hidden sizes..., latent — conv: the channels
  *              i64 × 3   conv only: image height, width, latent size
+ *              i64       conv only, version ≥ 3: nh, the number of dense hidden layers (0 before v3)
+ *              i64 × nh  conv only, version ≥ 3: their sizes, from the conv features to the latent
  *              i64       epochs trained
  *              i64       n_params (must equal what the architecture implies)
  *              f32 × n_params   the parameter vector (per layer: weights row-major, then biases)
@@ -75,15 +77,19 @@ fm_status fm_ae_arch_dense(fm_ae_arch *a, const int64_t *sizes, int n_sizes, int
 }
 
 fm_status fm_ae_arch_conv(fm_ae_arch *a, int64_t h, int64_t w, const int64_t *channels, int n_ch,
-                          int64_t latent, int out_act)
+                          const int64_t *hidden, int n_hidden, int64_t latent, int out_act)
 {
-    if (n_ch < 1 || 2 * n_ch + 2 > FM_AE_MAX_LAYERS || latent < 1 || h < 1 || w < 1) return FM_STATUS_ARG;
+    if (n_ch < 1 || n_hidden < 0 || 2 * (n_ch + n_hidden) + 2 > FM_AE_MAX_LAYERS || latent < 1 || h < 1 || w < 1)
+        return FM_STATUS_ARG;
     int64_t f = (int64_t)1 << n_ch;
     if (h % f || w % f) return FM_STATUS_ARG;
     for (int i = 0; i < n_ch; i++)
         if (channels[i] < 1) return FM_STATUS_ARG;
+    for (int i = 0; i < n_hidden; i++)
+        if (hidden[i] < 1) return FM_STATUS_ARG;
     memset(a, 0, sizeof *a);
     a->conv = 1;
+    a->n_conv = n_ch;
     int l = 0;
     int64_t ch = h, cw = w, cc = 1;
     for (int i = 0; i < n_ch; i++, l++) {
@@ -94,10 +100,13 @@ fm_status fm_ae_arch_conv(fm_ae_arch *a, int64_t h, int64_t w, const int64_t *ch
         ch /= 2, cw /= 2, cc = channels[i];
         L->out_h = ch, L->out_w = cw, L->out_c = cc;
     }
-    int64_t flat = ch * cw * cc;
-    dense_layer(&a->layer[l++], flat, latent, FM_AE_LINEAR);
+    int64_t flat = ch * cw * cc, prev = flat;
+    for (int i = 0; i < n_hidden; i++, l++) dense_layer(&a->layer[l], prev, hidden[i], FM_AE_RELU), prev = hidden[i];
+    dense_layer(&a->layer[l++], prev, latent, FM_AE_LINEAR);
     a->n_enc = l;
-    dense_layer(&a->layer[l++], latent, flat, FM_AE_RELU);
+    prev = latent;
+    for (int i = n_hidden - 1; i >= 0; i--, l++) dense_layer(&a->layer[l], prev, hidden[i], FM_AE_RELU), prev = hidden[i];
+    dense_layer(&a->layer[l++], prev, flat, FM_AE_RELU);
     for (int i = n_ch - 1; i >= 0; i--, l++) {
         fm_ae_layer *L = &a->layer[l];
         L->kind = FM_AE_DECONV;
@@ -179,6 +188,25 @@ static void opt_layer(void *ctx, int64_t off, int64_t count)
 
 /* the permutation stream of epoch e: far from the init streams (0..n_layers-1) */
 #define AE_SHUFFLE_STREAM(e) ((uint64_t)1 << 32 | (uint64_t)(e))
+/* one stream per (epoch, position in the epoch): the corruption does not depend on threads */
+#define AE_NOISE_STREAM(e, i) ((uint64_t)2 << 60 | (uint64_t)(e) << 32 | (uint64_t)(i))
+
+/* xn (nb×d) ← x corrupted: masked values set to zero, or Gaussian noise added */
+static void corrupt_batch(float *xn, const float *x, int64_t nb, int64_t d, const fm_ae_train_opts *o,
+                          int64_t epoch, int64_t start)
+{
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < nb; i++) {
+        fm_rng r;
+        fm_rng_init(&r, o->seed, AE_NOISE_STREAM(epoch, start + i));
+        const float *xi = x + i * d;
+        float *yi = xn + i * d;
+        if (o->noise_type == FM_AE_NOISE_MASK)
+            for (int64_t j = 0; j < d; j++) yi[j] = fm_rng_uniform(&r) < o->noise ? 0.0f : xi[j];
+        else
+            for (int64_t j = 0; j < d; j++) yi[j] = xi[j] + o->noise * (float)fm_rng_normal(&r);
+    }
+}
 
 fm_status fm_ae_train_epoch(double *loss, fm_ae_model *m, const float *x, int64_t n, const fm_ae_train_opts *o)
 {
@@ -202,7 +230,8 @@ fm_status fm_ae_train_epoch(double *loss, fm_ae_model *m, const float *x, int64_
     float *grad = fm_alloc((size_t)np, sizeof(float));
     int64_t *perm = o->shuffle ? fm_alloc((size_t)n, sizeof(int64_t)) : NULL;
     float *xb = o->shuffle ? fm_alloc((size_t)(B * d), sizeof(float)) : NULL;
-    if (!grad || (o->shuffle && (!perm || !xb))) {
+    float *xn = o->noise > 0 ? fm_alloc((size_t)(B * d), sizeof(float)) : NULL;
+    if (!grad || (o->shuffle && (!perm || !xb)) || (o->noise > 0 && !xn)) {
         s = FM_STATUS_NOMEM;
         goto done;
     }
@@ -216,10 +245,12 @@ fm_status fm_ae_train_epoch(double *loss, fm_ae_model *m, const float *x, int64_
             for (int64_t i = 0; i < nb; i++) memcpy(xb + i * d, x + perm[start + i] * d, (size_t)d * sizeof(float));
             xin = xb;
         }
-        fm_ae_forward_f32(&ws, a, m->params, xin, nb, 0, a->n_layers);
+        const float *xnet = xin;   /* what the network sees; the target is always the clean batch */
+        if (o->noise > 0) corrupt_batch(xn, xin, nb, d, o, m->epochs, start), xnet = xn;
+        fm_ae_forward_f32(&ws, a, m->params, xnet, nb, 0, a->n_layers);
         m->step++;
         struct step_ctx sc = {m, grad, o, &ws};
-        tot += fm_ae_backward_f32(grad, NULL, &ws, a, m->params, xin, xin, nb, o->loss, opt_layer, &sc);
+        tot += fm_ae_backward_f32(grad, NULL, &ws, a, m->params, xnet, xin, nb, o->loss, opt_layer, &sc);
         if ((s = ws.err) != FM_STATUS_OK) goto done;
     }
     *loss = tot / ((double)n * (double)d);
@@ -229,6 +260,7 @@ done:
     fm_free(grad);
     fm_free(perm);
     fm_free(xb);
+    fm_free(xn);
     fm_ae_ws_free_f32(&ws);
     return s;
 }
@@ -341,7 +373,7 @@ done:
 /* ------------------------------------------------------------------ save / load */
 
 #define AE_MAGIC "FMAE"
-#define AE_VERSION 2u
+#define AE_VERSION 3u
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -355,11 +387,13 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 static int recipe(const fm_ae_arch *a, int64_t *vals, uint32_t *count)
 {
     if (a->conv) {
-        int nc = a->n_enc - 1;
+        int nc = a->n_conv, nh = a->n_enc - 1 - nc;
         for (int i = 0; i < nc; i++) vals[i] = a->layer[i].out_c;
         vals[nc] = a->layer[0].in_h, vals[nc + 1] = a->layer[0].in_w, vals[nc + 2] = a->d_latent;
+        vals[nc + 3] = nh;
+        for (int i = 0; i < nh; i++) vals[nc + 4 + i] = a->layer[nc + i].n_out;
         *count = (uint32_t)nc;
-        return nc + 3;
+        return nc + 4 + nh;
     }
     vals[0] = a->layer[0].n_in;
     for (int i = 0; i < a->n_enc; i++) vals[i + 1] = a->layer[i].n_out;
@@ -370,7 +404,7 @@ static int recipe(const fm_ae_arch *a, int64_t *vals, uint32_t *count)
 fm_status fm_ae_save(const fm_ae_model *m, const char *path, char *err)
 {
     const fm_ae_arch *a = &m->arch;
-    int64_t vals[FM_AE_MAX_LAYERS + 4];
+    int64_t vals[FM_AE_MAX_LAYERS + 8];
     uint32_t count;
     int nv = recipe(a, vals, &count);
     uint32_t hdr[5] = {AE_VERSION, (uint32_t)a->conv, (uint32_t)a->layer[a->n_layers - 1].act, count,
@@ -439,17 +473,31 @@ fm_status fm_ae_load(fm_ae_model **out, const char *path, char *err)
         LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has a corrupt header", path);
     int conv = (int)hdr[1];
     size_t nv = hdr[3] + (conv ? 3 : 0);
-    int64_t vals[FM_AE_MAX_LAYERS + 4], tail[2];
+    int64_t vals[FM_AE_MAX_LAYERS + 8], tail[2], nh = 0;
     NEED(nv * sizeof(int64_t), "layer sizes");
     memcpy(vals, buf + pos, nv * sizeof(int64_t));
     pos += nv * sizeof(int64_t);
+    if (conv && hdr[0] >= 3) {   /* the dense hidden sizes between the convs and the latent */
+        NEED(sizeof nh, "layer sizes");
+        memcpy(&nh, buf + pos, sizeof nh);
+        pos += sizeof nh;
+        if (nh < 0 || 2 * ((int64_t)hdr[3] + nh) + 2 > FM_AE_MAX_LAYERS)
+            LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has corrupt layer sizes", path);
+        NEED((size_t)nh * sizeof(int64_t), "layer sizes");
+        memcpy(vals + nv, buf + pos, (size_t)nh * sizeof(int64_t));
+        pos += (size_t)nh * sizeof(int64_t);
+        for (int64_t i = 0; i < nh; i++)
+            if (vals[nv + i] < 1 || vals[nv + i] > ((int64_t)1 << 24))
+                LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has corrupt layer sizes", path);
+    }
     NEED(sizeof tail, "header");
     memcpy(tail, buf + pos, sizeof tail);
     pos += sizeof tail;
     for (size_t i = 0; i < nv; i++)
         if (vals[i] < 1 || vals[i] > ((int64_t)1 << 24)) LOAD_FAIL(FM_STATUS_FORMAT, "'%s' has corrupt layer sizes", path);
     fm_ae_arch a;
-    fm_status sa = conv ? fm_ae_arch_conv(&a, vals[hdr[3]], vals[hdr[3] + 1], vals, (int)hdr[3], vals[hdr[3] + 2], (int)hdr[2])
+    fm_status sa = conv ? fm_ae_arch_conv(&a, vals[hdr[3]], vals[hdr[3] + 1], vals, (int)hdr[3], vals + nv, (int)nh,
+                                          vals[hdr[3] + 2], (int)hdr[2])
                         : fm_ae_arch_dense(&a, vals, (int)hdr[3], (int)hdr[2]);
     if (sa != FM_STATUS_OK) LOAD_FAIL(FM_STATUS_FORMAT, "'%s' describes an impossible architecture", path);
     if (tail[1] != a.n_params || tail[0] < 0)

@@ -25,6 +25,8 @@ enum { FM_AE_DENSE = 0, FM_AE_CONV = 1, FM_AE_DECONV = 2 };
 enum { FM_AE_LINEAR = 0, FM_AE_RELU = 1, FM_AE_SIGMOID = 2 };
 enum { FM_AE_MSE = 0, FM_AE_BCE = 1 };
 enum { FM_AE_ADAM = 0, FM_AE_SGD = 1 };
+/* denoising: the network sees a corrupted input and learns to reconstruct the clean one */
+enum { FM_AE_NOISE_MASK = 0, FM_AE_NOISE_GAUSSIAN = 1 };
 /* training precision: float32 products, or bfloat16 products with float32 accumulation (mixed
  * precision: parameters, optimiser state, bias/activation math and the loss stay float32) */
 enum { FM_AE_FLOAT32 = 0, FM_AE_BFLOAT16 = 1 };
@@ -43,6 +45,7 @@ typedef struct {
 typedef struct {
     int n_layers, n_enc;           /* layers 0..n_enc-1 are the encoder; its output is the embedding */
     int conv;                      /* built by fm_ae_arch_conv */
+    int n_conv;                    /* conv: the number of conv layers (the dense ones follow) */
     fm_ae_layer layer[FM_AE_MAX_LAYERS];
     int64_t n_params, d_in, d_latent;
 } fm_ae_arch;
@@ -52,9 +55,11 @@ typedef struct {
  * linear bottleneck, out_act on the reconstruction. */
 fm_status fm_ae_arch_dense(fm_ae_arch *a, const int64_t *sizes, int n_sizes, int out_act);
 /* h×w one-channel images (h, w divisible by 2^n_ch), channels (n_ch ≥ 1): stride-2 ReLU convs,
- * a linear dense bottleneck of `latent`, a dense ReLU layer back, mirrored transposed convs. */
+ * then the dense bottleneck — ReLU layers of the sizes hidden (n_hidden ≥ 0), a linear layer to
+ * `latent` — mirrored on the way back (dense ReLU layers up to the conv features), then mirrored
+ * transposed convs. */
 fm_status fm_ae_arch_conv(fm_ae_arch *a, int64_t h, int64_t w, const int64_t *channels, int n_ch,
-                          int64_t latent, int out_act);
+                          const int64_t *hidden, int n_hidden, int64_t latent, int out_act);
 /* params (n_params): He-normal weights before ReLU, Glorot-uniform otherwise, zero biases;
  * layer l draws from the random stream (seed, l) */
 void fm_ae_init_params(float *params, const fm_ae_arch *a, uint64_t seed);
@@ -115,6 +120,8 @@ typedef struct {
     float learning_rate, weight_decay, momentum;
     int optimizer, loss, shuffle;
     int precision;        /* FM_AE_BFLOAT16 needs fm_bf16_available() (else FM_STATUS_ARG) */
+    int noise_type;       /* FM_AE_NOISE_*: how inputs are corrupted (the target stays clean) */
+    float noise;          /* mask: the probability a value is zeroed; gaussian: the std of the added noise */
     uint64_t seed;
 } fm_ae_train_opts;
 

@@ -76,21 +76,23 @@ static int l_ae_new_dense(lua_State *L)
     return 1;
 }
 
-/* core.ae_new_conv(h, w, channels, latent, out_act, seed) */
+/* core.ae_new_conv(h, w, channels, latent, out_act, seed, hidden = {}) */
 static int l_ae_new_conv(lua_State *L)
 {
     lua_Integer h = luaL_checkinteger(L, 1), w = luaL_checkinteger(L, 2);
-    int64_t ch[FM_AE_MAX_LAYERS / 2 - 1];
+    int64_t ch[FM_AE_MAX_LAYERS / 2 - 1], hid[FM_AE_MAX_LAYERS / 2 - 1];
     int n = check_sizes(L, 3, ch, FM_AE_MAX_LAYERS / 2 - 1, "channels");
     lua_Integer latent = luaL_checkinteger(L, 4);
     int act = check_outact(L, 5);
     lua_Integer seed = luaL_optinteger(L, 6, 0);
+    int nh = lua_isnoneornil(L, 7) || luaL_len(L, 7) == 0 ? 0 : check_sizes(L, 7, hid, FM_AE_MAX_LAYERS / 2 - 1, "hidden");
     luaL_argcheck(L, latent >= 1 && latent <= ((lua_Integer)1 << 24), 4, "latent must be ≥ 1");
+    luaL_argcheck(L, 2 * (n + nh) + 2 <= FM_AE_MAX_LAYERS, 7, "channels and hidden hold too many layers together");
     if (n > 20 || h < 1 || w < 1 || h % ((lua_Integer)1 << n) || w % ((lua_Integer)1 << n))
         return luaL_argerror(L, 1, lua_pushfstring(L, "image %I×%I: both sides must be divisible by 2^%d (one halving per conv layer)",
                                                    h, w, n));
     fm_ae_arch a;
-    if (fm_ae_arch_conv(&a, h, w, ch, n, latent, act) != FM_STATUS_OK) return luaL_argerror(L, 3, "invalid architecture");
+    if (fm_ae_arch_conv(&a, h, w, ch, n, hid, nh, latent, act) != FM_STATUS_OK) return luaL_argerror(L, 3, "invalid architecture");
     lae *u = newmodel(L);
     fm_status s = fm_ae_model_new(&u->m, &a, (uint64_t)seed);
     if (s != FM_STATUS_OK) return lfm_status_error(L, s, "autoencoder", NULL);
@@ -158,7 +160,8 @@ static void check_data(lua_State *L, int idx, const lfm_matrix *X, int64_t d, co
 }
 
 /* core.ae_epoch(model, X, batch_size, learning_rate, optimizer, loss, weight_decay, momentum, shuffle, seed,
- *               precision = "float32" | "bfloat16") → mean loss per element over the epoch */
+ *               precision = "float32" | "bfloat16", noise = 0, noise_type = "mask" | "gaussian")
+ *   → mean loss per element over the epoch */
 static int l_ae_epoch(lua_State *L)
 {
     fm_ae_model *m = checkmodel(L, 1);
@@ -173,7 +176,12 @@ static int l_ae_epoch(lua_State *L)
     int shuffle = lua_isnoneornil(L, 9) ? 1 : lua_toboolean(L, 9);
     lua_Integer seed = luaL_optinteger(L, 10, 0);
     int prec = luaL_checkoption(L, 11, "float32", PRECISION_NAMES) == 0 ? FM_AE_FLOAT32 : FM_AE_BFLOAT16;
+    lua_Number noise = luaL_optnumber(L, 12, 0);
+    static const char *const noises[] = {"mask", "gaussian", NULL};
+    int noise_type = luaL_checkoption(L, 13, "mask", noises) == 0 ? FM_AE_NOISE_MASK : FM_AE_NOISE_GAUSSIAN;
     luaL_argcheck(L, batch >= 1, 3, "batch_size must be ≥ 1");
+    luaL_argcheck(L, noise >= 0 && isfinite(noise) && (noise_type != FM_AE_NOISE_MASK || noise < 1), 12,
+                  "noise must be a finite number ≥ 0 (below 1 for noise_type \"mask\")");
     luaL_argcheck(L, lr > 0 && isfinite(lr), 4, "learning_rate must be a finite number > 0");
     luaL_argcheck(L, wd >= 0 && isfinite(wd), 7, "weight_decay must be a finite number ≥ 0");
     luaL_argcheck(L, mom >= 0 && mom < 1, 8, "momentum must be in [0, 1)");
@@ -181,7 +189,8 @@ static int l_ae_epoch(lua_State *L)
                   "precision \"bfloat16\" needs a CPU with AVX512-BF16 (use \"auto\" or \"float32\")");
     fm_ae_train_opts o = {.batch_size = batch, .learning_rate = (float)lr, .weight_decay = (float)wd,
                           .momentum = (float)mom, .optimizer = opt, .loss = loss, .shuffle = shuffle,
-                          .precision = prec, .seed = (uint64_t)seed};
+                          .precision = prec, .noise = (float)noise, .noise_type = noise_type,
+                          .seed = (uint64_t)seed};
     double v = 0;
     fm_status s = fm_ae_train_epoch(&v, m, X->m.data, X->m.n, &o);
     if (s != FM_STATUS_OK) return lfm_status_error(L, s, "fit", NULL);

@@ -12,7 +12,7 @@ local M = {}
 local ARCH = {
   dense = {desc = "dense AE 784-500-500-2000-10 (mirrored)", opts = {kind = "dense", seed = 0},
            target = "≤ 7 s/epoch (torch 13.6 s, 1 thread)"},
-  conv = {desc = "conv AE 32-64 → 10 (3×3 stride 2, mirrored)", opts = {kind = "conv", seed = 0},
+  conv = {desc = "conv AE 32-64 → 256 → 10 (3×3 stride 2, mirrored)", opts = {kind = "conv", seed = 0},
           target = "≤ 8 s/epoch (torch 24.2 s, 1 thread)"},
 }
 
@@ -47,7 +47,7 @@ function M.run_of(kind)
     local ari, ami = fm.metrics.ari(D.y, km.labels), fm.metrics.ami(D.y, km.labels)
     local wd = fm.ward(Z, {n_clusters = 10})   -- the study's CAE row is Ward on the 10-d embedding
     local wari, wami = fm.metrics.ari(D.y, wd.labels), fm.metrics.ami(D.y, wd.labels)
-    local peer, out = ctx.peer("ae.py", {X = D.X_path, kind = kind, threads = 1, seed = 0})
+    local peer, out = ctx.peer("ae.py", {X = D.X_path, kind = kind, threads = 1, seed = 0, hidden = ae.hidden})
     local per = {}
     for _, p in ipairs(precisions) do
       per[#per + 1] = ("%s %.2f s (epoch-1 loss %.5f)"):format(p, secs[p], loss1[p])

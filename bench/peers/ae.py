@@ -1,6 +1,6 @@
 """Autoencoder peer: PyTorch (Debian python3-torch) with the same architecture as fmclust's
 fm.autoencoder, batch 256, Adam(lr=1e-3), MSE, shuffled, one timed epoch on the same .npy data.
-  args: X (path), kind ("dense" | "conv"), threads (default 1: faster than 2 on this machine),
+  args: X (path), kind ("dense" | "conv"; conv: channels, hidden, latent), threads (default 1: faster than 2 on this machine),
         epochs (default 1; seconds is the mean per epoch), seed
 Prints one JSON line: seconds (per epoch), loss (mean per pixel of the last epoch), threads, torch."""
 import json, sys, time
@@ -33,11 +33,20 @@ if kind == "dense":
 else:
     c1, c2 = args.get("channels", [32, 64])
     latent = args.get("latent", 10)
+    # the dense layers around the latent (fmclust's conv default: one ReLU layer of 256 each side)
+    sizes = [c2 * 49] + list(args.get("hidden", [256])) + [latent]
+    enc, dec = [], []
+    for i in range(len(sizes) - 1):
+        enc.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            enc.append(nn.ReLU())
+    rs = sizes[::-1]
+    for i in range(len(rs) - 1):
+        dec += [nn.Linear(rs[i], rs[i + 1]), nn.ReLU()]
     model = nn.Sequential(
         nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(c2 * 49, latent),
-        nn.Linear(latent, c2 * 49), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
+        nn.Flatten(), *enc, *dec, nn.Unflatten(1, (c2, 7, 7)),
         nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
         nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),
         nn.Flatten())

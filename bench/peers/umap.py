@@ -39,9 +39,9 @@ for s in seeds:
         lw = fcluster(Z, 10, criterion="maxclust")
         wa.append(adjusted_rand_score(y, lw)); wm.append(adjusted_mutual_info_score(y, lw))
 out.update(seconds=float(np.mean(secs)), seconds_each=secs, kmeans_ari=float(np.mean(ka)),
-           kmeans_ami=float(np.mean(km)), kmeans_ari_each=ka)
+           kmeans_ami=float(np.mean(km)), kmeans_ari_each=ka, kmeans_ami_each=km)
 if wa:
-    out.update(ward_ari=float(np.mean(wa)), ward_ami=float(np.mean(wm)))
+    out.update(ward_ari=float(np.mean(wa)), ward_ami=float(np.mean(wm)), ward_ari_each=wa, ward_ami_each=wm)
 if args.get("trust") or args.get("fm_2d_path"):
     rng = np.random.default_rng(0)
     idx = rng.choice(len(X), min(5000, len(X)), replace=False)

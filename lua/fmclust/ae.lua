@@ -2,7 +2,7 @@
 -- bfloat16 products with float32 sums on AVX512-BF16 CPUs).
 --
 --   local ae = fm.autoencoder{kind = "dense", layers = {784, 500, 500, 2000, 10}}   -- DEC/N2D default
---   local ae = fm.autoencoder{kind = "conv", channels = {32, 64}, latent = 10}      -- 28×28 images
+--   local ae = fm.autoencoder{kind = "conv", channels = {32, 64}, hidden = {256}, latent = 10}   -- 28×28
 --   local hist = ae:fit(X, {epochs = 20, batch_size = 256, learning_rate = 1e-3, seed = 0, verbose = true})
 --   hist.loss, hist.val_loss, hist.seconds   -- per epoch (mean loss per pixel)
 --   local Z = ae:encode(X)          -- n×latent embedding
@@ -13,9 +13,13 @@
 --   dense: layers = {d_in, hidden..., latent}; ReLU on hidden layers, a linear bottleneck, and the
 --     decoder mirrors the encoder (784-500-500-2000-10-2000-500-500-784 by default).
 --   conv: 3×3 stride-2 padding-1 convolutions with ReLU, one per entry of channels (28×28 → 14×14
---     → 7×7), a linear dense layer to `latent`, a dense ReLU layer back, and mirrored 3×3 stride-2
---     transposed convolutions to the image. input_shape = {h, w} (default {28, 28}); both sides
---     must be divisible by 2^#channels. Images are rows of h·w pixels, row-major.
+--     → 7×7), the dense bottleneck — ReLU layers of the sizes in hidden (default {256}; {} goes
+--     straight from the conv features to the latent), a linear layer to `latent`, the same ReLU
+--     layers back up to the conv features — and mirrored 3×3 stride-2 transposed convolutions to
+--     the image. input_shape = {h, w} (default {28, 28}); both sides must be divisible by
+--     2^#channels. Images are rows of h·w pixels, row-major. The hidden layer lifts K-Means(10) on
+--     the 10-d code of Fashion-MNIST from ARI 0.398 to 0.434 (20 epochs; README).
+--     ae.channels and ae.hidden give the built architecture.
 --   output = "linear" (default) | "sigmoid" — the reconstruction's activation ("bce" needs sigmoid).
 --   seed = 0: the initial weights (He-normal before ReLU, Glorot-uniform elsewhere, zero biases).
 --
@@ -27,6 +31,9 @@
 --   mixed precision — inputs rounded to bfloat16, sums in float32 (weights, Adam moments, biases,
 --   activations and the loss stay float32), about twice as fast on CPUs with AVX512-BF16. "auto"
 --   takes bfloat16 where the CPU has it, else float32; "bfloat16" on a CPU without it is an error.
+--   noise = 0, noise_type = "mask" | "gaussian": a denoising autoencoder — each epoch the network
+--   sees its inputs corrupted (mask: each value set to 0 with probability noise; gaussian: noise·N(0,1)
+--   added) and is scored against the clean ones; the corruption is drawn per sample from the seed.
 --   hist.precision and ae.precision say what ran (saved with the model; nil before training). encode, decode,
 --   reconstruct and loss always compute in float32.
 --   Calling fit again continues training (the optimiser state is kept; a new shuffle per epoch).
@@ -66,10 +73,14 @@ local function int_list(fname, argn, name, t, minlen)
   return out
 end
 
+-- the conv autoencoder's dense layers between the conv features and the latent, by default
+local DEFAULT_CONV_HIDDEN = {256}
+
 local SPEC = {
   kind = {type = "string", values = {"dense", "conv"}, default = "dense"},
   layers = {type = "table"},
   channels = {type = "table"},
+  hidden = {type = "table"},
   latent = {type = "integer"},
   input_shape = {type = "table"},
   output = {type = "string", values = {"linear", "sigmoid"}, default = "linear"},
@@ -88,8 +99,12 @@ local function wrap(net, seed)
     self.layers = {info.d_in}
     for l = 1, info.n_enc do self.layers[l + 1] = info.layers[l].out_c end
   else
-    self.channels = {}
-    for l = 1, info.n_enc - 1 do self.channels[l] = info.layers[l].out_c end
+    self.channels, self.hidden = {}, {}
+    for l = 1, info.n_enc - 1 do
+      local Ly = info.layers[l]
+      if Ly.kind == "conv" then self.channels[#self.channels + 1] = Ly.out_c
+      else self.hidden[#self.hidden + 1] = Ly.out_c end
+    end
     self.input_shape = {info.layers[1].in_h, info.layers[1].in_w}
   end
   return self
@@ -100,8 +115,8 @@ local function new(opts)
   local fname = "autoencoder"
   local o = U.options(fname, 1, opts, SPEC)
   if o.kind == "dense" then
-    if o.channels ~= nil or o.latent ~= nil or o.input_shape ~= nil then
-      U.argerror(fname, 1, 'channels, latent and input_shape are options of kind = "conv" (dense: give layers)')
+    if o.channels ~= nil or o.hidden ~= nil or o.latent ~= nil or o.input_shape ~= nil then
+      U.argerror(fname, 1, 'channels, hidden, latent and input_shape are options of kind = "conv" (dense: give layers)')
     end
     local layers = o.layers and int_list(fname, 1, "layers", o.layers, 2) or {784, 500, 500, 2000, 10}
     if #layers > 33 then U.argerror(fname, 1, ("layers can hold at most 33 sizes, got %d"):format(#layers)) end
@@ -109,17 +124,21 @@ local function new(opts)
   end
   if o.layers ~= nil then U.argerror(fname, 1, 'layers is an option of kind = "dense" (conv: give channels and latent)') end
   local channels = o.channels and int_list(fname, 1, "channels", o.channels, 1) or {32, 64}
+  local hidden = o.hidden and int_list(fname, 1, "hidden", o.hidden, 0) or DEFAULT_CONV_HIDDEN
   local latent = o.latent or 10
   if latent < 1 then U.argerror(fname, 1, ("latent must be ≥ 1, got %d"):format(latent)) end
   local shape = o.input_shape and int_list(fname, 1, "input_shape", o.input_shape, 2) or {28, 28}
   if #shape ~= 2 then U.argerror(fname, 1, ("input_shape must be {height, width}, got %d values"):format(#shape)) end
   if #channels > 20 then U.argerror(fname, 1, ("channels can hold at most 20 sizes, got %d"):format(#channels)) end
+  if #channels + #hidden > 30 then
+    U.argerror(fname, 1, ("channels and hidden can hold at most 30 sizes together, got %d"):format(#channels + #hidden))
+  end
   local f = 1 << #channels
   if shape[1] % f ~= 0 or shape[2] % f ~= 0 then
     U.argerror(fname, 1, ("input_shape %d×%d: both sides must be divisible by %d (2^%d, one halving per conv layer)"):format(
       shape[1], shape[2], f, #channels))
   end
-  return wrap(call(fname, core.ae_new_conv, shape[1], shape[2], channels, latent, o.output, o.seed), o.seed)
+  return wrap(call(fname, core.ae_new_conv, shape[1], shape[2], channels, latent, o.output, o.seed, hidden), o.seed)
 end
 
 M.autoencoder = setmetatable({}, {__call = function(_, opts) return new(opts) end})
@@ -167,6 +186,8 @@ local FIT_SPEC = {
   verbose = {type = "boolean", default = false},
   validation = {type = "matrix"},
   precision = {type = "string", values = {"auto", "float32", "bfloat16"}, default = "auto"},
+  noise = {type = "number", min = 0, default = 0},
+  noise_type = {type = "string", values = {"mask", "gaussian"}, default = "mask"},
 }
 
 local function wall()
@@ -204,6 +225,9 @@ function AE:fit(X, opts)
     end
     U.check_matrix("fit", 2, o.validation)
   end
+  if o.noise_type == "mask" and o.noise >= 1 then
+    U.argerror("fit", 2, ('noise must be below 1 for noise_type "mask", got %g'):format(o.noise))
+  end
   local precision = M.autoencoder.resolve_precision(o.precision)
   if precision == "bfloat16" and not core.bf16_available() then
     U.argerror("fit", 2, 'precision "bfloat16" needs a CPU with AVX512-BF16 (use "auto" or "float32")')
@@ -216,7 +240,7 @@ function AE:fit(X, opts)
   for e = 1, o.epochs do
     local t0 = now()
     local loss = call("fit", core.ae_epoch, self._net, X, o.batch_size, o.learning_rate, o.optimizer, o.loss,
-      o.weight_decay, o.momentum, o.shuffle, seed, precision)
+      o.weight_decay, o.momentum, o.shuffle, seed, precision, o.noise, o.noise_type)
     if loss ~= loss or loss == math.huge then
       error(("fit: the loss became %s at epoch %d; try a lower learning_rate"):format(tostring(loss), e), 2)
     end
@@ -296,8 +320,8 @@ end
 
 function AE:__tostring()
   local arch = self.kind == "dense" and table.concat(self.layers, "-")
-    or ("%d×%d conv %s → %d"):format(self.input_shape[1], self.input_shape[2], table.concat(self.channels, "-"),
-      self.latent)
+    or ("%d×%d conv %s → %s%d"):format(self.input_shape[1], self.input_shape[2], table.concat(self.channels, "-"),
+      #self.hidden > 0 and table.concat(self.hidden, "-") .. "-" or "", self.latent)
   return ("fmclust.autoencoder(%s, %s, %d parameters)"):format(self.kind, arch, self.n_params)
 end
 

@@ -307,11 +307,12 @@ end
 -- The autoencoders (lua/fmclust/ae.lua): a model is built (its seed draws the initial weights),
 -- trained, then encodes the data.
 --   fm.autoencoder{kind = "dense", layers = {d, hidden..., k}, output, seed}
---   fm.autoencoder{kind = "conv", channels, latent = k, input_shape, output, seed}
+--   fm.autoencoder{kind = "conv", channels, hidden, latent = k, input_shape, output, seed}
 --   ae:fit(X, {epochs, batch_size, learning_rate, optimizer, momentum, loss, weight_decay, shuffle})
 --   ae:encode(X) → n×k
 -- In a sweep: {"ae", n_components = 10, hidden = sweep.value{500, 500, 2000}, epochs = 10, ...};
--- hidden (dense; default 500, 500, 2000), channels and input_shape (conv), output shape the model,
+-- hidden (dense: default 500, 500, 2000; conv: the dense layers around the latent, default 256),
+-- channels and input_shape (conv), output shape the model,
 -- every other option goes to fit. A probe checks both option tables before any work.
 local AE_MODEL = {hidden = true, channels = true, input_shape = true, output = true, seed = true}
 local function ae_parts(kind, d, p)
@@ -329,7 +330,7 @@ local function ae_parts(kind, d, p)
     if p.channels ~= nil or p.input_shape ~= nil then model.channels = list(p.channels) end   -- let it say why
   else
     model.channels, model.input_shape, model.latent = list(p.channels), list(p.input_shape), k
-    if p.hidden ~= nil then model.layers = list(p.hidden) end
+    model.hidden = list(p.hidden)
   end
   return model, fit
 end
@@ -359,6 +360,12 @@ end
 
 -- the embedding depends on the precision training ran in, which "auto" leaves to the machine
 local function ae_key_extra(p) return "precision=" .. fm.autoencoder.resolve_precision(p.precision) end
+-- and the conv model on the defaults the options leave open (the dense layers around the latent)
+local function cae_key_extra(p)
+  local model = ae_parts("conv", 784, p)
+  local ok, ae = pcall(fm.autoencoder, model)
+  return ae_key_extra(p) .. (ok and (" | " .. tostring(ae):match("%((.-), %d+ parameters%)$")) or "")
+end
 
 M.registry = {
   reducer = {
@@ -369,7 +376,7 @@ M.registry = {
     ae = {requires = "autoencoder", seeded = true, label = "ae", run = ae_runner("dense"), probe = ae_probe("dense"),
           save_model = function(ae, path) ae:save(path) end, key_extra = ae_key_extra},
     cae = {requires = "autoencoder", seeded = true, label = "cae", run = ae_runner("conv"), probe = ae_probe("conv"),
-           save_model = function(ae, path) ae:save(path) end, key_extra = ae_key_extra},
+           save_model = function(ae, path) ae:save(path) end, key_extra = cae_key_extra},
   },
   clusterer = {
     kmeans = {fn = "kmeans", seeded = true, label = "k-means"},
