@@ -49,9 +49,36 @@ fm_status fm_col_stats(float *col_mean, float *col_std, const float *x, int64_t 
 typedef struct { uint64_t s[4]; } fm_rng;
 
 void fm_rng_init(fm_rng *r, uint64_t seed, uint64_t stream);
-uint64_t fm_rng_u64(fm_rng *r);
+/* the next 64 bits (inline: the UMAP SGD draws ~10^9 of them) */
+static inline uint64_t fm_rng_u64(fm_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t x = s[0] + s[3];
+    uint64_t res = ((x << 23) | (x >> 41)) + s[0];
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return res;
+}
 double fm_rng_uniform(fm_rng *r);           /* [0, 1) with 53 random bits */
-uint64_t fm_rng_below(fm_rng *r, uint64_t n); /* uniform on [0, n), unbiased; n > 0 */
+/* uniform on [0, n), unbiased; n > 0: Lemire's multiply-shift with rejection */
+static inline uint64_t fm_rng_below(fm_rng *r, uint64_t n)
+{
+    unsigned __int128 m = (unsigned __int128)fm_rng_u64(r) * n;
+    uint64_t lo = (uint64_t)m;
+    if (lo < n) {
+        uint64_t thresh = -n % n;
+        while (lo < thresh) {
+            m = (unsigned __int128)fm_rng_u64(r) * n;
+            lo = (uint64_t)m;
+        }
+    }
+    return (uint64_t)(m >> 64);
+}
 double fm_rng_normal(fm_rng *r);            /* standard normal (polar method, no caching) */
 /* fill out[count] in fixed chunks of FM_RNG_CHUNK, chunk c drawing from stream (stream0 + c):
  * identical for any thread count. dist: 0 uniform [0,1), 1 standard normal */

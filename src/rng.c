@@ -12,7 +12,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 void fm_rng_init(fm_rng *r, uint64_t seed, uint64_t stream)
 {
@@ -22,36 +21,7 @@ void fm_rng_init(fm_rng *r, uint64_t seed, uint64_t stream)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-uint64_t fm_rng_u64(fm_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[0] + s[3], 23) + s[0];
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
-
 double fm_rng_uniform(fm_rng *r) { return (double)(fm_rng_u64(r) >> 11) * 0x1.0p-53; }
-
-uint64_t fm_rng_below(fm_rng *r, uint64_t n)
-{
-    /* Lemire's multiply-shift with rejection: unbiased for any n */
-    unsigned __int128 m = (unsigned __int128)fm_rng_u64(r) * n;
-    uint64_t lo = (uint64_t)m;
-    if (lo < n) {
-        uint64_t thresh = -n % n;
-        while (lo < thresh) {
-            m = (unsigned __int128)fm_rng_u64(r) * n;
-            lo = (uint64_t)m;
-        }
-    }
-    return (uint64_t)(m >> 64);
-}
 
 double fm_rng_normal(fm_rng *r)
 {

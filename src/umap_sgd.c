@@ -5,9 +5,11 @@
  *      head j runs in parallel (any schedule): for each of its edges due this epoch, the
  *      attraction to the tail, then int((epoch − next_neg)/epochs_per_negative) repulsions from
  *      vertices drawn from stream (seed, epoch·n + j), all at the head's position after the
- *      attraction and applied together; gradients clipped at ±4. Only row j and
- *      j's own edge counters are written; other slices are read live (no one writes them
- *      meanwhile), the head's own slice from a copy taken when the slice started.
+ *      attraction and applied together; gradients clipped at ±4. Only row j, j's own edge
+ *      counters and j's edges' tail moves are written; other slices are read live (no one
+ *      writes them meanwhile), the head's own slice from a copy taken when the slice started;
+ *   3. after each slice, the tails' moves (−α·g of each sampled edge, umap-learn's move_other)
+ *      are summed per tail in edge order, and added to the layout when the epoch ends.
  *   transform: the tails are the fixed training embedding, one slice of all new points.
  * With AVX-512 and up to 16 components (outside densMAP's epochs) a head's row stays in one
  * register and an edge's repulsions go in batches of 16 with a vectorised x^b (pow16): 30 % less
@@ -17,6 +19,7 @@
 #include "umap.h"
 
 #include <float.h>
+#include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,11 +93,29 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
      * slice from a copy taken when the slice starts */
     const int64_t SLICE = 2048;
     float *snap = fit ? fm_alloc((size_t)(SLICE * dim), sizeof(float)) : NULL;
+    /* fit: umap-learn moves both ends of a sampled edge (move_other). The head moves at once; the
+     * tail's move (−α·g) is written per edge here and added to the tail's row when the slice ends,
+     * in edge order (the rows of the tails are not the thread's to write during the slice) */
+    int64_t slice_nnz = 0;
+    if (fit)
+        for (int64_t s0 = 0; s0 < nh; s0 += SLICE) {
+            int64_t s1 = s0 + SLICE < nh ? s0 + SLICE : nh;
+            if (rowptr[s1] - rowptr[s0] > slice_nnz) slice_nnz = rowptr[s1] - rowptr[s0];
+        }
+#if defined(__AVX512F__)
+    const int64_t ts = dim <= 16 ? 16 : dim;   /* rows of 16 floats: whole-vector stores (masked ones are slow on some CPUs) */
+#else
+    const int64_t ts = dim;
+#endif
+    float *tpull = fit ? fm_alloc((size_t)((slice_nnz > 0 ? slice_nnz : 1) * ts), sizeof(float)) : NULL;
+    unsigned char *tdue = fit ? fm_alloc((size_t)(slice_nnz > 0 ? slice_nnz : 1), 1) : NULL;
+    float *tacc = fit ? fm_alloc((size_t)(nv * ts), sizeof(float)) : NULL;
     int dm = fit && o->densmap && o->dens_lambda > 0 && o->dens_R && o->dens_mu_sum;
     float *re = dm ? fm_alloc((size_t)nh, sizeof(float)) : NULL;
     float *phis = dm ? fm_alloc((size_t)nh, sizeof(float)) : NULL;
-    if (!eps || !eons || !epns || !eonns || (fit && !snap) || (dm && (!re || !phis))) goto done;
+    if (!eps || !eons || !epns || !eonns || (fit && (!snap || !tpull || !tdue || !tacc)) || (dm && (!re || !phis))) goto done;
 
+    if (fit) memset(tacc, 0, sizeof(float) * (size_t)(nv * ts));
     float wmax = 0.0f;
     for (int64_t e = 0; e < nnz; e++) wmax = fmaxf(wmax, w[e]);
     for (int64_t e = 0; e < nnz; e++) {
@@ -146,7 +167,11 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
 
         for (int64_t s0 = 0; s0 < nh; s0 += fit ? SLICE : nh) {
         int64_t s1 = fit ? (s0 + SLICE < nh ? s0 + SLICE : nh) : nh;
-        if (fit) memcpy(snap, emb + s0 * dim, sizeof(float) * (size_t)((s1 - s0) * dim));
+        if (fit) {
+            memcpy(snap, emb + s0 * dim, sizeof(float) * (size_t)((s1 - s0) * dim));
+            memset(tdue, 0, (size_t)(rowptr[s1] - rowptr[s0]));
+        }
+        const int64_t ebase = rowptr[s0];
 /* the row of tail k as this slice sees it */
 #define TROW(k) (fit && (k) >= s0 && (k) < s1 ? snap + ((k) - s0) * dim : T + (int64_t)(k) * dim)
         #pragma omp parallel for schedule(dynamic, 64)
@@ -178,6 +203,10 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                     }
                     __m512 g = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_set1_ps(coeff), df), lo4), hi4);
                     vc = _mm512_fmadd_ps(g, va, vc);
+                    if (fit) {
+                        _mm512_store_ps(tpull + (e - ebase) * 16, _mm512_mul_ps(g, _mm512_set1_ps(-alpha)));
+                        tdue[e - ebase] = 1;
+                    }
                     eons[e] += eps[e];
 
                     int nneg = (int)(((double)n - eonns[e]) / epns[e]);
@@ -248,12 +277,15 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                     float pd = POWB(d2);
                     coeff = -2.0f * a * b * (pd / d2) / (a * pd + 1.0f);
                 }
+                float *tp = fit ? tpull + (e - ebase) * ts : NULL;
                 for (int64_t c = 0; c < dim; c++) {
                     float diff = cur[c] - oth[c];
                     float g = clip4(coeff * diff);
                     if (dflag) g += clip4(2.0f * gcor * diff);
                     cur[c] += g * alpha;
+                    if (fit) tp[c] = g * -alpha;
                 }
+                if (fit) tdue[e - ebase] = 1;
                 eons[e] += eps[e];
 
                 int nneg = (int)(((double)n - eonns[e]) / epns[e]);
@@ -299,6 +331,58 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
             }
         }
 #undef TROW
+        /* the tails' moves of this slice: each thread owns a band of rows and adds the moves
+         * into them in edge order, so a row sums its moves in the same order for any thread count */
+        if (fit) {
+            int64_t ne = rowptr[s1] - ebase;
+            #pragma omp parallel
+            {
+                int nt_ = omp_get_num_threads(), t = omp_get_thread_num();
+                int64_t r0 = nv * t / nt_, r1 = nv * (t + 1) / nt_;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+                if (dim <= 16) {
+                    /* 16 edges at a time: one mask of the due edges whose tail is in this band
+                     * (a branch per edge mispredicted half the time and cost more than the adds) */
+                    const __m512i lo = _mm512_set1_epi32((int)r0), hi = _mm512_set1_epi32((int)r1);
+                    for (int64_t q0 = 0; q0 < ne; q0 += 16) {
+                        int cnt = ne - q0 < 16 ? (int)(ne - q0) : 16;
+                        __mmask16 lm = (__mmask16)(cnt == 16 ? 0xFFFFu : (1u << cnt) - 1u);
+                        __m512i c = _mm512_maskz_loadu_epi32(lm, col + ebase + q0);
+                        __m128i du = _mm_maskz_loadu_epi8(lm, tdue + q0);
+                        __mmask16 m = _mm_test_epi8_mask(du, du) & lm;
+                        m = _mm512_mask_cmpge_epi32_mask(m, c, lo);
+                        m = _mm512_mask_cmplt_epi32_mask(m, c, hi);
+                        while (m) {
+                            int b = __builtin_ctz(m);
+                            m &= (__mmask16)(m - 1);
+                            float *row = tacc + (int64_t)col[ebase + q0 + b] * 16;
+                            _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), _mm512_load_ps(tpull + (q0 + b) * 16)));
+                        }
+                    }
+                } else
+#endif
+                for (int64_t q = 0; q < ne; q++) {
+                    if (!tdue[q]) continue;
+                    int64_t k = col[ebase + q];
+                    if (k < r0 || k >= r1) continue;
+                    float *row = tacc + k * ts;
+                    const float *tp = tpull + q * ts;
+                    for (int64_t c = 0; c < dim; c++) row[c] += tp[c];
+                }
+            }
+        }
+        }
+        if (fit) {
+            #pragma omp parallel
+            {
+                int nt_ = omp_get_num_threads(), t = omp_get_thread_num();
+                int64_t r0 = nv * t / nt_, r1 = nv * (t + 1) / nt_;
+                for (int64_t i = r0; i < r1; i++) {
+                    float *ti = tacc + i * ts;
+                    for (int64_t c = 0; c < dim; c++) emb[i * dim + c] += ti[c];
+                    memset(ti, 0, sizeof(float) * (size_t)ts);
+                }
+            }
         }
         if (o->verbose && (n % (N / 10 > 0 ? N / 10 : 1) == 0 || n == N - 1))
             fprintf(stderr, "[umap] %7.2fs  epoch %d/%d%s (cpu %.2fs)\n", wall() - t0, n + 1, N,
@@ -307,5 +391,6 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
     st = FM_STATUS_OK;
 done:
     fm_free(eps); fm_free(eons); fm_free(epns); fm_free(eonns); fm_free(snap); fm_free(re); fm_free(phis);
+    fm_free(tpull); fm_free(tdue); fm_free(tacc);
     return st;
 }
