@@ -92,8 +92,8 @@ describe("fm.autoencoder architectures", function()
     assert.are.same({28, 28}, ae.input_shape)
   end)
 
-  it("the default conv autoencoder has a dense ReLU layer of 256 on each side of the latent", function()
-    local ae = fm.autoencoder{kind = "conv"}
+  it("conv with hidden = {256}: a dense ReLU layer of 256 on each side of the latent", function()
+    local ae = fm.autoencoder{kind = "conv", hidden = {256}}
     check_layers(ae, {
       {"conv", 28, 28, 1, 14, 14, 32, "relu"}, {"conv", 14, 14, 32, 7, 7, 64, "relu"},
       {"dense", 1, 1, 3136, 1, 1, 256, "relu"}, {"dense", 1, 1, 256, 1, 1, 10, "linear"},
@@ -103,6 +103,7 @@ describe("fm.autoencoder architectures", function()
     assert.are.same({32, 64}, ae.channels)
     assert.are.same({256}, ae.hidden)
     assert.are.equal(10, ae.latent)
+    assert.are.same({}, fm.autoencoder{kind = "conv"}.hidden)   -- the default: none
     local two = fm.autoencoder{kind = "conv", channels = {4}, hidden = {12, 6}, latent = 3, input_shape = {4, 4}}
     check_layers(two, {
       {"conv", 4, 4, 1, 2, 2, 4, "relu"}, {"dense", 1, 1, 16, 1, 1, 12, "relu"}, {"dense", 1, 1, 12, 1, 1, 6, "relu"},

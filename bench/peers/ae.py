@@ -33,8 +33,8 @@ if kind == "dense":
 else:
     c1, c2 = args.get("channels", [32, 64])
     latent = args.get("latent", 10)
-    # the dense layers around the latent (fmclust's conv default: one ReLU layer of 256 each side)
-    sizes = [c2 * 49] + list(args.get("hidden", [256])) + [latent]
+    # the dense ReLU layers around the latent (fmclust's hidden; default none)
+    sizes = [c2 * 49] + list(args.get("hidden", [])) + [latent]
     enc, dec = [], []
     for i in range(len(sizes) - 1):
         enc.append(nn.Linear(sizes[i], sizes[i + 1]))
