@@ -16,33 +16,29 @@ X = torch.from_numpy(np.load(args["X"]).astype(np.float32))
 n, d = X.shape
 kind = args.get("kind", "dense")
 
+def dense_stack(sizes, relu_last):
+    """Linear layers through sizes with ReLU between them (and after the last when relu_last),
+    then the mirror back: (encoder, decoder) lists; the decoder ends in ReLU when relu_last."""
+    def chain(s, last):
+        out = []
+        for i in range(len(s) - 1):
+            out.append(nn.Linear(s[i], s[i + 1]))
+            if i < len(s) - 2 or last:
+                out.append(nn.ReLU())
+        return out
+    return chain(sizes, False), chain(sizes[::-1], relu_last)
+
+
 if kind == "dense":
-    sizes = args.get("layers", [784, 500, 500, 2000, 10])
-    enc, dec = [], []
-    for i in range(len(sizes) - 1):
-        enc.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            enc.append(nn.ReLU())
-    rs = sizes[::-1]
-    for i in range(len(rs) - 1):
-        dec.append(nn.Linear(rs[i], rs[i + 1]))
-        if i < len(rs) - 2:
-            dec.append(nn.ReLU())
+    enc, dec = dense_stack(args.get("layers", [784, 500, 500, 2000, 10]), False)
     model = nn.Sequential(*enc, *dec)
     shape = (d,)
 else:
     c1, c2 = args.get("channels", [32, 64])
     latent = args.get("latent", 10)
-    # the dense ReLU layers around the latent (fmclust's hidden; default none)
-    sizes = [c2 * 49] + list(args.get("hidden", [])) + [latent]
-    enc, dec = [], []
-    for i in range(len(sizes) - 1):
-        enc.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            enc.append(nn.ReLU())
-    rs = sizes[::-1]
-    for i in range(len(rs) - 1):
-        dec += [nn.Linear(rs[i], rs[i + 1]), nn.ReLU()]
+    # the dense ReLU layers around the latent (fmclust's hidden; default none); the decoder's
+    # last dense layer feeds the transposed convs through a ReLU
+    enc, dec = dense_stack([c2 * 49] + list(args.get("hidden", [])) + [latent], True)
     model = nn.Sequential(
         nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
