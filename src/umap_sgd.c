@@ -153,6 +153,47 @@ static inline void pool_fill(neg_pool *p, uint64_t nv, const float *base, int64_
     p->used = 0;
 }
 
+/* the first position in key[lo, hi) (ascending) holding a value ≥ v */
+static int64_t first_at_least(const int32_t *key, int64_t lo, int64_t hi, int64_t v)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (key[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* tord/tkey: each slice's edges [rowptr[s0], rowptr[s1]) reordered by (tail, edge): a stable
+ * counting sort of all edges by tail, dealt out to the slices of their heads in that order */
+static fm_status order_by_tail(int32_t *tord, int32_t *tkey, const int64_t *rowptr, const int32_t *col,
+                               int64_t nh, int64_t nv, int64_t slice)
+{
+    int64_t nnz = rowptr[nh], ns = (nh + slice - 1) / slice;
+    int64_t *start = fm_alloc((size_t)(nv + 1), sizeof(int64_t)), *fill = fm_alloc((size_t)ns, sizeof(int64_t));
+    int32_t *byc = fm_alloc((size_t)nnz, sizeof(int32_t)), *sl = fm_alloc((size_t)nnz, sizeof(int32_t));
+    fm_status st = FM_STATUS_NOMEM;
+    if (!start || !fill || !byc || !sl) goto done;
+    for (int64_t e = 0; e < nnz; e++) start[col[e] + 1]++;
+    for (int64_t i = 0; i < nv; i++) start[i + 1] += start[i];
+    for (int64_t e = 0; e < nnz; e++) byc[start[col[e]]++] = (int32_t)e;
+    for (int64_t s = 0; s < ns; s++) {
+        int64_t s1 = (s + 1) * slice < nh ? (s + 1) * slice : nh;
+        fill[s] = rowptr[s * slice];
+        for (int64_t e = rowptr[s * slice]; e < rowptr[s1]; e++) sl[e] = (int32_t)s;
+    }
+    for (int64_t p = 0; p < nnz; p++) {
+        int32_t e = byc[p], s = sl[e];
+        tord[fill[s]] = (int32_t)(e - rowptr[(int64_t)s * slice]);
+        tkey[fill[s]] = col[e];
+        fill[s]++;
+    }
+    st = FM_STATUS_OK;
+done:
+    fm_free(start); fm_free(fill); fm_free(byc); fm_free(sl);
+    return st;
+}
+
 fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt, int64_t dim,
                            const int64_t *rowptr, const int32_t *col, const float *w,
                            const fm_umap_sgd_options *o)
@@ -189,14 +230,21 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
             if (rowptr[s1] - rowptr[s0] > slice_nnz) slice_nnz = rowptr[s1] - rowptr[s0];
         }
     float *tpull = fit ? fm_alloc((size_t)((slice_nnz > 0 ? slice_nnz : 1) * es), sizeof(float)) : NULL;
-    unsigned char *tdue = fit ? fm_alloc((size_t)(slice_nnz > 0 ? slice_nnz : 1), 1) : NULL;
+    unsigned char *tdue = fit ? fm_alloc((size_t)(slice_nnz + 4), 1) : NULL;   /* + 4: read as int32 by a gather */
+    /* fit: each slice's edges ordered by tail, then by edge (tkey the tail, tord the edge's offset
+     * in the slice), so that a thread's band of tails is one run of them: the tails' pass reads only
+     * its own band's edges instead of every thread scanning the whole slice */
+    int32_t *tord = fit ? fm_alloc((size_t)nnz, sizeof(int32_t)) : NULL;
+    int32_t *tkey = fit ? fm_alloc((size_t)nnz, sizeof(int32_t)) : NULL;
     float *tacc = fit ? fm_alloc((size_t)(nv * es), sizeof(float)) : NULL;
     int dm = fit && o->densmap && o->dens_lambda > 0 && o->dens_R && o->dens_mu_sum;
     float *re = dm ? fm_alloc((size_t)nh, sizeof(float)) : NULL;
     float *phis = dm ? fm_alloc((size_t)nh, sizeof(float)) : NULL;
-    if (!E || !rr || !ndone || !nxt || (!fit && !TW) || (fit && (!snap || !tpull || !tdue || !tacc)) || (dm && (!re || !phis)))
+    if (!E || !rr || !ndone || !nxt || (!fit && !TW) || (fit && (!snap || !tpull || !tdue || !tacc || !tord || !tkey)) || (dm && (!re || !phis)))
         goto done;
 
+    if (fit && (st = order_by_tail(tord, tkey, rowptr, col, nh, nv, SLICE)) != FM_STATUS_OK) goto done;
+    st = FM_STATUS_NOMEM;
     for (int64_t i = 0; i < nh; i++) memcpy(E + i * es, emb + i * dim, sizeof(float) * (size_t)dim);
     if (!fit)
         for (int64_t i = 0; i < nt; i++) memcpy(TW + i * es, tail + i * dim, sizeof(float) * (size_t)dim);
@@ -424,38 +472,35 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
         /* the tails' moves of this slice: each thread owns a band of rows and adds the moves
          * into them in edge order, so a row sums its moves in the same order for any thread count */
         if (fit) {
-            int64_t ne = rowptr[s1] - ebase;
+            const int64_t lo = ebase, hi = rowptr[s1];
             #pragma omp parallel
             {
                 int nt_ = omp_get_num_threads(), t = omp_get_thread_num();
-                int64_t r0 = nv * t / nt_, r1 = nv * (t + 1) / nt_;
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+                int64_t p0 = first_at_least(tkey, lo, hi, nv * t / nt_);
+                int64_t p1 = first_at_least(tkey, lo, hi, nv * (t + 1) / nt_);
+#if defined(__AVX512F__)
                 if (dim <= 16) {
-                    /* 16 edges at a time: one mask of the due edges whose tail is in this band
-                     * (a branch per edge mispredicted half the time and cost more than the adds) */
-                    const __m512i lo = _mm512_set1_epi32((int)r0), hi = _mm512_set1_epi32((int)r1);
-                    for (int64_t q0 = 0; q0 < ne; q0 += 16) {
-                        int cnt = ne - q0 < 16 ? (int)(ne - q0) : 16;
+                    /* 16 edges at a time: one gather of their due flags, then the due ones' adds
+                     * (a branch per edge mispredicted a third of the time) */
+                    for (int64_t p = p0; p < p1; p += 16) {
+                        int cnt = p1 - p < 16 ? (int)(p1 - p) : 16;
                         __mmask16 lm = (__mmask16)(cnt == 16 ? 0xFFFFu : (1u << cnt) - 1u);
-                        __m512i c = _mm512_maskz_loadu_epi32(lm, col + ebase + q0);
-                        __m128i du = _mm_maskz_loadu_epi8(lm, tdue + q0);
-                        __mmask16 m = _mm_test_epi8_mask(du, du) & lm;
-                        m = _mm512_mask_cmpge_epi32_mask(m, c, lo);
-                        m = _mm512_mask_cmplt_epi32_mask(m, c, hi);
+                        __m512i q = _mm512_maskz_loadu_epi32(lm, tord + p);
+                        __m512i du = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lm, q, tdue, 1);
+                        __mmask16 m = _mm512_mask_test_epi32_mask(lm, du, _mm512_set1_epi32(0xFF));
                         while (m) {
-                            int b = __builtin_ctz(m);
+                            int bi = __builtin_ctz(m);
                             m &= (__mmask16)(m - 1);
-                            float *row = tacc + (int64_t)col[ebase + q0 + b] * 16;
-                            _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), _mm512_load_ps(tpull + (q0 + b) * 16)));
+                            float *row = tacc + (int64_t)tkey[p + bi] * 16;
+                            _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), _mm512_load_ps(tpull + (int64_t)tord[p + bi] * 16)));
                         }
                     }
                 } else
 #endif
-                for (int64_t q = 0; q < ne; q++) {
+                for (int64_t p = p0; p < p1; p++) {
+                    int64_t q = tord[p];
                     if (!tdue[q]) continue;
-                    int64_t k = col[ebase + q];
-                    if (k < r0 || k >= r1) continue;
-                    float *row = tacc + k * es;
+                    float *row = tacc + (int64_t)tkey[p] * es;
                     const float *tp = tpull + q * es;
                     for (int64_t c = 0; c < dim; c++) row[c] += tp[c];
                 }
@@ -482,6 +527,6 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
     st = FM_STATUS_OK;
 done:
     fm_free(E); fm_free(TW); fm_free(rr); fm_free(ndone); fm_free(nxt); fm_free(snap); fm_free(re); fm_free(phis);
-    fm_free(tpull); fm_free(tdue); fm_free(tacc);
+    fm_free(tpull); fm_free(tdue); fm_free(tacc); fm_free(tord); fm_free(tkey);
     return st;
 }
