@@ -233,6 +233,24 @@ describe("autoencoder training", function()
     assert.has_error(function() a:fit(X, {noise_type = "salt"}) end)
   end)
 
+  it("cosine learning-rate schedule: epoch e of E at lr·½(1 + cos(π(e − 1)/E))", function()
+    local X = images(128)
+    local a = fm.autoencoder{layers = {784, 16, 4}, seed = 2}
+    local b = fm.autoencoder{layers = {784, 16, 4}, seed = 2}
+    local hist = a:fit(X, {epochs = 3, learning_rate = 0.01, lr_schedule = "cosine", seed = 5})
+    for e = 1, 3 do
+      local lr = 0.01 * 0.5 * (1 + math.cos(math.pi * (e - 1) / 3))
+      assert.is_true(math.abs(hist.learning_rate[e] - lr) < 1e-15)
+      -- the same run as one-epoch fits at the formula's rates (the optimiser state carries over)
+      b:fit(X, {epochs = 1, learning_rate = lr, seed = 5})
+    end
+    assert.are.equal(bytes(a:parameters()), bytes(b:parameters()))
+    local c = fm.autoencoder{layers = {784, 16, 4}, seed = 2}
+    local hc = c:fit(X, {epochs = 2, learning_rate = 0.01, seed = 5})
+    assert.are.same({0.01, 0.01}, hc.learning_rate)
+    assert.has_error(function() c:fit(X, {lr_schedule = "step"}) end)
+  end)
+
   it("continues training on a second fit and keeps the history", function()
     local X = images(64)
     local ae = fm.autoencoder{layers = {784, 16, 4}}

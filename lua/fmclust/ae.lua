@@ -31,6 +31,8 @@
 --   mixed precision — inputs rounded to bfloat16, sums in float32 (weights, Adam moments, biases,
 --   activations and the loss stay float32), about twice as fast on CPUs with AVX512-BF16. "auto"
 --   takes bfloat16 where the CPU has it, else float32; "bfloat16" on a CPU without it is an error.
+--   lr_schedule = "constant" | "cosine" (the rate of epoch e of E is learning_rate·½(1 + cos(π(e − 1)/E)),
+--   PyTorch's CosineAnnealingLR stepped per epoch; hist.learning_rate lists what ran),
 --   noise = 0, noise_type = "mask" | "gaussian": a denoising autoencoder — each epoch the network
 --   sees its inputs corrupted (mask: each value set to 0 with probability noise; gaussian: noise·N(0,1)
 --   added) and is scored against the clean ones; the corruption is drawn per sample from the seed.
@@ -189,6 +191,7 @@ local FIT_SPEC = {
   precision = {type = "string", values = {"auto", "float32", "bfloat16"}, default = "auto"},
   noise = {type = "number", min = 0, default = 0},
   noise_type = {type = "string", values = {"mask", "gaussian"}, default = "mask"},
+  lr_schedule = {type = "string", values = {"constant", "cosine"}, default = "constant"},
 }
 
 local function wall()
@@ -235,12 +238,16 @@ function AE:fit(X, opts)
   end
   local seed = o.seed or self.seed
   local hist = {loss = {}, val_loss = o.validation and {} or nil, seconds = {}, epochs = o.epochs,
-    precision = precision}
+    precision = precision, learning_rate = {}}
   now = now or wall()
   local t_start = now()
   for e = 1, o.epochs do
     local t0 = now()
-    local loss = call("fit", core.ae_epoch, self._net, X, o.batch_size, o.learning_rate, o.optimizer, o.loss,
+    -- cosine: PyTorch's CosineAnnealingLR stepped per epoch, from learning_rate down to 0 after the last
+    local lr = o.lr_schedule == "cosine" and o.learning_rate * 0.5 * (1 + math.cos(math.pi * (e - 1) / o.epochs))
+      or o.learning_rate
+    hist.learning_rate[e] = lr
+    local loss = call("fit", core.ae_epoch, self._net, X, o.batch_size, lr, o.optimizer, o.loss,
       o.weight_decay, o.momentum, o.shuffle, seed, precision, o.noise, o.noise_type)
     if loss ~= loss or loss == math.huge then
       error(("fit: the loss became %s at epoch %d; try a lower learning_rate"):format(tostring(loss), e), 2)
