@@ -58,8 +58,9 @@ local study_reducers = {
   {"nmf", n_components = DIMS},
   {"umap", n_components = DIMS},
   with(ae_fit, {"ae", n_components = DIMS}),
-  -- the study gives no CAE architecture: 32-64 channels and a dense layer of 256 around the code
-  with(ae_fit, {"cae", n_components = DIMS, hidden = sweep.value{256}}),
+  -- the study gives no CAE architecture: the issue's 32-64 channels straight to the code, trained
+  -- with fit's default weight decay for conv (5e-5)
+  with(ae_fit, {"cae", n_components = DIMS}),
 }
 local study_hdbscan = {"hdbscan", min_cluster_size = 100}
 local study_clusterers = {

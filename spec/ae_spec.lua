@@ -251,6 +251,20 @@ describe("autoencoder training", function()
     assert.has_error(function() c:fit(X, {lr_schedule = "step"}) end)
   end)
 
+  it("weight decay defaults to 5e-5 for conv and 0 for dense", function()
+    local X = images(64)
+    local a = fm.autoencoder{kind = "conv", channels = {4, 8}, latent = 3, seed = 1}
+    local b = fm.autoencoder{kind = "conv", channels = {4, 8}, latent = 3, seed = 1}
+    local c = fm.autoencoder{kind = "conv", channels = {4, 8}, latent = 3, seed = 1}
+    assert.are.equal(5e-5, a:fit(X, {epochs = 1}).weight_decay)
+    b:fit(X, {epochs = 1, weight_decay = 5e-5})
+    c:fit(X, {epochs = 1, weight_decay = 0})
+    assert.are.equal(bytes(a:parameters()), bytes(b:parameters()))
+    assert.are_not.equal(bytes(a:parameters()), bytes(c:parameters()))
+    local d = fm.autoencoder{layers = {784, 8, 3}}
+    assert.are.equal(0, d:fit(X, {epochs = 1}).weight_decay)
+  end)
+
   it("continues training on a second fit and keeps the history", function()
     local X = images(64)
     local ae = fm.autoencoder{layers = {784, 16, 4}}

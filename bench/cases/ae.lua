@@ -47,7 +47,8 @@ function M.run_of(kind)
     local ari, ami = fm.metrics.ari(D.y, km.labels), fm.metrics.ami(D.y, km.labels)
     local wd = fm.ward(Z, {n_clusters = 10})   -- the study's CAE row is Ward on the 10-d embedding
     local wari, wami = fm.metrics.ari(D.y, wd.labels), fm.metrics.ami(D.y, wd.labels)
-    local peer, out = ctx.peer("ae.py", {X = D.X_path, kind = kind, threads = 1, seed = 0, hidden = ae.hidden})
+    local peer, out = ctx.peer("ae.py", {X = D.X_path, kind = kind, threads = 1, seed = 0, hidden = ae.hidden,
+      weight_decay = require("fmclust.ae").default_weight_decay[kind]})   -- fit's default, as fmclust trained
     local per = {}
     for _, p in ipairs(precisions) do
       per[#per + 1] = ("%s %.2f s (epoch-1 loss %.5f)"):format(p, secs[p], loss1[p])

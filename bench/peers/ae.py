@@ -1,6 +1,6 @@
 """Autoencoder peer: PyTorch (Debian python3-torch) with the same architecture as fmclust's
 fm.autoencoder, batch 256, Adam(lr=1e-3), MSE, shuffled, one timed epoch on the same .npy data.
-  args: X (path), kind ("dense" | "conv"; conv: channels, hidden, latent), threads (default 1: faster than 2 on this machine),
+  args: X (path), kind ("dense" | "conv"; conv: channels, hidden, latent), weight_decay (default 0), threads (default 1: faster than 2 on this machine),
         epochs (default 1; seconds is the mean per epoch), seed
 Prints one JSON line: seconds (per epoch), loss (mean per pixel of the last epoch), threads, torch."""
 import json, sys, time
@@ -48,7 +48,7 @@ else:
         nn.Flatten())
     shape = (1, 28, 28)
 
-opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=float(args.get("weight_decay", 0)))
 lossf = nn.MSELoss()
 B = int(args.get("batch_size", 256))
 epochs = int(args.get("epochs", 1))

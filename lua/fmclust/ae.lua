@@ -17,15 +17,17 @@
 --     the conv features to the latent), a linear layer to `latent`, the same ReLU layers back up
 --     to the conv features — and mirrored 3×3 stride-2 transposed convolutions to the image.
 --     input_shape = {h, w} (default {28, 28}); both sides must be divisible by 2^#channels. Images
---     are rows of h·w pixels, row-major. hidden = {256} lifts K-Means(10) on the 10-d code of
---     Fashion-MNIST from ARI 0.398 to 0.413 (mean of seeds 0–2, 20 epochs) at twice the epoch time.
+--     are rows of h·w pixels, row-major. Without weight decay, hidden = {256} lifted K-Means(10) on
+--     the 10-d code of Fashion-MNIST from ARI 0.398 to 0.413 (mean of seeds 0–2, 20 epochs) at
+--     twice the epoch time; fit's default weight decay for conv (below) does better at no cost.
 --     ae.channels and ae.hidden give the built architecture.
 --   output = "linear" (default) | "sigmoid" — the reconstruction's activation ("bce" needs sigmoid).
 --   seed = 0: the initial weights (He-normal before ReLU, Glorot-uniform elsewhere, zero biases).
 --
 -- fit options (PyTorch-like): epochs = 20, batch_size = 256, learning_rate = 1e-3, optimizer =
 --   "adam" | "sgd", momentum = 0 (sgd), loss = "mse" | "bce" (mean per pixel), weight_decay = 0
---   (L2 added to the gradient, as torch.optim), shuffle = true, seed (the shuffles; default: the
+--   for dense, 5e-5 for conv (L2 added to the gradient, as torch.optim; hist.weight_decay says
+--   what ran), shuffle = true, seed (the shuffles; default: the
 --   model's seed), verbose = false (one line per epoch on stderr), validation = Xval,
 --   precision = "auto" | "float32" | "bfloat16": the matrix products of training in float32, or
 --   mixed precision — inputs rounded to bfloat16, sums in float32 (weights, Adam moments, biases,
@@ -176,6 +178,11 @@ local function check_data(self, fname, argn, X)
   end
 end
 
+-- fit's weight_decay when not given. conv: 5e-5 lifts K-Means(10) on the 10-d code of the 70,000
+-- Fashion-MNIST images after 20 epochs from ARI 0.398 (seed 0) to 0.429 / 0.429 / 0.434 (seeds
+-- 0–2); 1e-4 gave 0.423 / 0.439 / 0.423, 3e-4 0.372 (seed 0). dense: 0, as torch.optim.
+M.default_weight_decay = {dense = 0, conv = 5e-5}
+
 local FIT_SPEC = {
   epochs = {type = "integer", min = 1, default = 20},
   batch_size = {type = "integer", min = 1, default = 256},
@@ -183,7 +190,7 @@ local FIT_SPEC = {
   optimizer = {type = "string", values = {"adam", "sgd"}, default = "adam"},
   momentum = {type = "number", min = 0, lt = 1, default = 0},
   loss = {type = "string", values = {"mse", "bce"}, default = "mse"},
-  weight_decay = {type = "number", min = 0, default = 0},
+  weight_decay = {type = "number", min = 0},   -- default: M.default_weight_decay[kind]
   shuffle = {type = "boolean", default = true},
   seed = {type = "integer"},
   verbose = {type = "boolean", default = false},
@@ -237,8 +244,9 @@ function AE:fit(X, opts)
     U.argerror("fit", 2, 'precision "bfloat16" needs a CPU with AVX512-BF16 (use "auto" or "float32")')
   end
   local seed = o.seed or self.seed
+  local wd = o.weight_decay or M.default_weight_decay[self.kind]
   local hist = {loss = {}, val_loss = o.validation and {} or nil, seconds = {}, epochs = o.epochs,
-    precision = precision, learning_rate = {}}
+    precision = precision, learning_rate = {}, weight_decay = wd}
   now = now or wall()
   local t_start = now()
   for e = 1, o.epochs do
@@ -248,7 +256,7 @@ function AE:fit(X, opts)
       or o.learning_rate
     hist.learning_rate[e] = lr
     local loss = call("fit", core.ae_epoch, self._net, X, o.batch_size, lr, o.optimizer, o.loss,
-      o.weight_decay, o.momentum, o.shuffle, seed, precision, o.noise, o.noise_type)
+      wd, o.momentum, o.shuffle, seed, precision, o.noise, o.noise_type)
     if loss ~= loss or loss == math.huge then
       error(("fit: the loss became %s at epoch %d; try a lower learning_rate"):format(tostring(loss), e), 2)
     end

@@ -311,7 +311,7 @@ end
 --   ae:fit(X, {epochs, batch_size, learning_rate, optimizer, momentum, loss, weight_decay, shuffle})
 --   ae:encode(X) → n×k
 -- In a sweep: {"ae", n_components = 10, hidden = sweep.value{500, 500, 2000}, epochs = 10, ...};
--- hidden (dense: default 500, 500, 2000; conv: the dense layers around the latent, default 256),
+-- hidden (dense: default 500, 500, 2000; conv: the dense layers around the latent, default none),
 -- channels and input_shape (conv), output shape the model,
 -- every other option goes to fit. A probe checks both option tables before any work.
 local AE_MODEL = {hidden = true, channels = true, input_shape = true, output = true, seed = true}
@@ -360,11 +360,13 @@ end
 
 -- the embedding depends on the precision training ran in, which "auto" leaves to the machine
 local function ae_key_extra(p) return "precision=" .. fm.autoencoder.resolve_precision(p.precision) end
--- and the conv model on the defaults the options leave open (the dense layers around the latent)
+-- and the conv model on the defaults the options leave open (the dense layers around the latent,
+-- fit's weight decay)
 local function cae_key_extra(p)
   local model = ae_parts("conv", 784, p)
   local ok, ae = pcall(fm.autoencoder, model)
-  return ae_key_extra(p) .. (ok and (" | " .. tostring(ae):match("%((.-), %d+ parameters%)$")) or "")
+  local wd = p.weight_decay == nil and (" | weight_decay=%g"):format(require("fmclust.ae").default_weight_decay.conv) or ""
+  return ae_key_extra(p) .. (ok and (" | " .. tostring(ae):match("%((.-), %d+ parameters%)$")) or "") .. wd
 end
 
 M.registry = {
