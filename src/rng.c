@@ -12,7 +12,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-
 void fm_rng_init(fm_rng *r, uint64_t seed, uint64_t stream)
 {
     /* mix the stream id through its own splitmix step so neighbouring streams are unrelated */

@@ -87,8 +87,6 @@ static inline __m512 hsum16(const __m512 v[16])
 #endif
 
 #define FM_UMAP_MAX_SGD_DIM 64
-#define ROWLD(p) _mm512_load_ps(p)
-#define ROWST(p, v) _mm512_store_ps((p), (v))
 
 static inline float clip4(float v) { return v > 4.0f ? 4.0f : (v < -4.0f ? -4.0f : v); }
 
@@ -110,7 +108,7 @@ static double cpu(void)
 }
 
 /* umap-learn's schedule in 12 bytes per edge instead of its four float64 arrays (51 MB at 70,000
- * points, streamed every epoch, which pushed the layout out of L3): an edge of rate r = w/w_max is
+ * points, all read every epoch): an edge of rate r = w/w_max is
  * sampled at the epochs n ≥ 1 where floor(n·r) steps — where umap-learn's epoch_of_next_sample
  * ≤ n — kept as the next such epoch; it then draws floor(n·r·rate) − 1 − (negatives so far)
  * negatives, its epoch_of_next_negative_sample bookkeeping in closed form. n·r is exact in
@@ -317,7 +315,7 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
             }
             if (pool->left > 0) {
                 fm_rng_init(&pool->r, o->seed, (uint64_t)n * (uint64_t)nh + (uint64_t)j);
-                pool_fill(pool, (uint64_t)nv, fit ? E : T, es);
+                pool_fill(pool, (uint64_t)nv, T, es);
             }
             float *cur = E + j * es;
 #if defined(__AVX512F__)
@@ -330,7 +328,7 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                 const __m512 hi4m = _mm512_maskz_mov_ps(mk, hi4);
                 const __m512 zero = _mm512_setzero_ps();
                 const __m512 rnum = _mm512_set1_ps(2.0f * gamma * b);
-                __m512 vc = ROWLD(cur);
+                __m512 vc = _mm512_load_ps(cur);
                 for (int64_t e = rowptr[j]; e < rowptr[j + 1]; e++) {
                     if (nxt[e] != n) continue;
                     double r = rr[e];
@@ -345,15 +343,14 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                         int32_t kid[16];
                         int l = 0;
                         if (first) {
-                            dq[0] = _mm512_sub_ps(vc, ROWLD(TROW(col[e])));
-                            kid[0] = -1;
+                            dq[0] = _mm512_sub_ps(vc, _mm512_load_ps(TROW(col[e])));
                             l = 1;
                         }
                         int lanes = l + (nneg - taken < 16 - l ? nneg - taken : 16 - l);
                         for (; l < lanes; l++) {
-                            if (pool->used == pool->have) pool_fill(pool, (uint64_t)nv, fit ? E : T, es);
+                            if (pool->used == pool->have) pool_fill(pool, (uint64_t)nv, T, es);
                             kid[l] = pool->idx[pool->used++];
-                            dq[l] = _mm512_sub_ps(vc, ROWLD(TROW(kid[l])));
+                            dq[l] = _mm512_sub_ps(vc, _mm512_load_ps(TROW(kid[l])));
                         }
                         taken += lanes - (first ? 1 : 0);
                         __m512 sq[16];
@@ -397,7 +394,7 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                     }
                     vc = _mm512_fmadd_ps(_mm512_add_ps(g_att, _mm512_add_ps(acc0, acc1)), _mm512_set1_ps(alpha), vc);
                 }
-                ROWST(cur, vc);
+                _mm512_store_ps(cur, vc);
                 continue;
             }
 #endif
@@ -448,7 +445,7 @@ fm_status fm_umap_optimize(float *emb, const float *tail, int64_t nh, int64_t nt
                 int nneg = edge_negatives(r, n, nsr, ndone[e]);
                 ndone[e] += nneg;
                 for (int p = 0; p < nneg; p++) {
-                    if (pool->used == pool->have) pool_fill(pool, (uint64_t)nv, fit ? E : T, es);
+                    if (pool->used == pool->have) pool_fill(pool, (uint64_t)nv, T, es);
                     int64_t kk = pool->idx[pool->used++];
                     if (fit && kk == j) continue;   /* umap-learn: the vertex itself, at distance 0 */
                     const float *q = TROW(kk);
